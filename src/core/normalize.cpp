@@ -1,0 +1,173 @@
+// Normalizers for the text keys: e-mail, names, gender, address parts and the
+// unhashed identifiers. Rules and their sources: graph-api.md section 7.2, with
+// the decisions of section 7.4.
+
+#include "normalize.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "geo_names.hpp"
+#include "sha256_hex.hpp"
+#include "unicode_text.hpp"
+
+namespace connector::normalize {
+namespace {
+
+using unicode::Keep;
+
+bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_ascii_alnum(char c) {
+  return is_ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// Lowercase ASCII letters a-z of `value`; everything else dropped.
+void ascii_letters(std::string_view value, std::string& out) {
+  out.clear();
+  for (char c : value) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (c >= 'a' && c <= 'z') out.push_back(c);
+  }
+}
+
+bool is_email_local_part(std::string_view local) {
+  if (local.empty() || local.size() > 64) return false;
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
+    return false;
+  return std::none_of(local.begin(), local.end(), [](char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7F || std::string_view("()<>[]\\,;:\"@ ").find(c) != std::string_view::npos;
+  });
+}
+
+// A host name of two or more dot-separated labels; non-ASCII (IDN) allowed.
+bool is_email_domain(std::string_view domain) {
+  if (domain.empty() || domain.size() > 253) return false;
+  std::size_t labels = 0;
+  std::string_view last_label;
+  while (true) {
+    std::size_t dot = domain.find('.');
+    std::string_view label = domain.substr(0, dot);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
+    for (char c : label)
+      if (!(is_ascii_alnum(c) || c == '-' || (static_cast<unsigned char>(c) & 0x80))) return false;
+    ++labels;
+    last_label = label;
+    if (dot == std::string_view::npos) break;
+    domain.remove_prefix(dot + 1);
+  }
+  bool numeric_tld = std::all_of(last_label.begin(), last_label.end(), is_ascii_digit);
+  return labels >= 2 && last_label.size() >= 2 && !numeric_tld;
+}
+
+// Gender words Meta's capi-param-builder maps to m and f; sorted for lookup.
+constexpr std::array<std::string_view, 37> kMaleWords = {
+    "bloke",  "boy",   "boyfriend", "brother", "chap",   "count",   "dad",    "daddy",
+    "dude",   "duke",  "emperor",   "father",  "fellow", "gentleman", "god",  "groom",
+    "guy",    "he",    "him",       "himself", "his",    "husband", "king",   "lad",
+    "lord",   "m",     "male",      "man",     "mister", "mr",      "nephew", "papa",
+    "prince", "sir",   "son",       "uncle",   "widower"};
+constexpr std::array<std::string_view, 38> kFemaleWords = {
+    "aunt",     "belle",  "bride",  "chick",   "countess", "daughter", "dame",  "duchess",
+    "empress",  "f",      "female", "gal",     "girl",     "girlfriend", "goddess", "her",
+    "hers",     "herself", "lady",  "lass",    "ma'am",    "madam",    "maiden", "mama",
+    "miss",     "mom",    "mommy",  "mother",  "mrs",      "ms",       "niece", "princess",
+    "queen",    "she",    "sister", "widow",   "wife",     "woman"};
+
+template <std::size_t N>
+bool contains(const std::array<std::string_view, N>& sorted_words, std::string_view word) {
+  return std::binary_search(sorted_words.begin(), sorted_words.end(), word);
+}
+
+bool is_us_zip_plus_four(std::string_view zip) {
+  if (zip.size() != 10 || zip[5] != '-') return false;
+  for (std::size_t i = 0; i < zip.size(); ++i)
+    if (i != 5 && !is_ascii_digit(zip[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+bool email(std::string_view value, std::string& out) {
+  if (!unicode::lower_nfc(unicode::trim(value), out, Keep::Everything)) return false;
+  std::size_t at = out.find('@');
+  if (at == std::string::npos || out.find('@', at + 1) != std::string::npos) return false;
+  if (unicode::has_white_space(out)) return false;
+  std::string_view address = out;
+  return is_email_local_part(address.substr(0, at)) && is_email_domain(address.substr(at + 1));
+}
+
+bool gender(std::string_view value, std::string& out) {
+  std::string word;
+  if (!unicode::lower_nfc(unicode::trim(value), word, Keep::Everything)) return false;
+  if (contains(kMaleWords, word)) {
+    out = "m";
+    return true;
+  }
+  if (contains(kFemaleWords, word)) {
+    out = "f";
+    return true;
+  }
+  return false;
+}
+
+bool first_or_last_name(std::string_view value, std::string& out) {
+  return unicode::lower_nfc(value, out, Keep::LettersMarksNumbers) && !out.empty();
+}
+
+bool first_initial(std::string_view value, std::string& out) {
+  if (!first_or_last_name(value, out)) return false;
+  out.resize(unicode::first_code_point_length(out));
+  return true;
+}
+
+bool city(std::string_view value, std::string& out) {
+  ascii_letters(value, out);
+  return !out.empty();
+}
+
+bool state(std::string_view value, std::string& out) {
+  // Names are looked up with diacritics folded ("Québec" -> qc); a region
+  // with no code keeps the a-z letters of its name, as the rule says.
+  unicode::folded_ascii_letters(value, out);
+  if (auto code = geo::region_code(out)) {
+    out.assign(*code);
+    return true;
+  }
+  ascii_letters(value, out);
+  return !out.empty();
+}
+
+bool zip(std::string_view value, std::string& out) {
+  if (!unicode::lower_nfc(value, out, Keep::Everything)) return false;
+  unicode::erase_white_space(out);
+  if (is_us_zip_plus_four(out)) out.resize(5);
+  out.erase(std::remove(out.begin(), out.end(), '-'), out.end());
+  return out.size() >= 2;
+}
+
+bool country(std::string_view value, std::string& out) {
+  unicode::folded_ascii_letters(value, out);
+  if (out.size() == 2 && geo::is_country_code(out)) return true;
+  if (auto code = geo::country_code(out)) {
+    out.assign(*code);
+    return true;
+  }
+  return false;
+}
+
+bool mobile_advertiser_id(std::string_view value, std::string& out) {
+  if (!unicode::lower_nfc(unicode::trim(value), out, Keep::Everything)) return false;
+  // A MADID is sent unhashed: a value that is already a SHA-256 is not one.
+  return !out.empty() && !looks_like_sha256_hex(out);
+}
+
+bool extern_id(std::string_view value, std::string& out) {
+  // Sent byte for byte as stored: Meta matches it only in the identical form.
+  if (unicode::trim(value).empty()) return false;
+  out.assign(value);
+  return true;
+}
+
+}  // namespace connector::normalize

@@ -1,0 +1,37 @@
+// Per-key normalizers, following ../shared/reference/graph-api.md section 7.
+// Each takes the raw value (UTF-8) and writes the normalized value, or returns
+// false when the value cannot be normalized to a valid one (the caller then
+// sends an empty cell, never a hash of garbage or of "").
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace connector::normalize {
+
+bool email(std::string_view value, std::string& out);
+bool gender(std::string_view value, std::string& out);
+bool first_or_last_name(std::string_view value, std::string& out);
+bool first_initial(std::string_view value, std::string& out);
+bool city(std::string_view value, std::string& out);
+bool state(std::string_view value, std::string& out);
+bool zip(std::string_view value, std::string& out);
+bool country(std::string_view value, std::string& out);
+bool mobile_advertiser_id(std::string_view value, std::string& out);
+bool extern_id(std::string_view value, std::string& out);
+
+// Dates of birth (date_of_birth.cpp). A whole date ("1997-02-16",
+// "2/16/1997", "16.02.1997", "19970216", "February 16, 1997") gives YYYYMMDD;
+// the part keys take either the part alone or a whole date.
+bool date_of_birth(std::string_view value, std::string& out);
+bool birth_year(std::string_view value, std::string& out);
+bool birth_month(std::string_view value, std::string& out);
+bool birth_day(std::string_view value, std::string& out);
+
+// Phone numbers (phone.cpp): digits only, without leading zeros, with the
+// country calling code. `default_country` (a country code or name, may be
+// empty) turns a national number into an international one.
+bool phone(std::string_view value, std::string& out);
+bool phone_for_country(std::string_view value, std::string_view default_country, std::string& out);
+
+}  // namespace connector::normalize

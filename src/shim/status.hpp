@@ -1,0 +1,58 @@
+// Turns whatever a core call threw into a ConnectorStatus: the one funnel
+// through which every C++ failure reaches PostgreSQL, with its SQLSTATE.
+#pragma once
+
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string_view>
+
+#include "connector_shim.h"
+#include "errors.hpp"
+
+namespace connector::shim {
+
+inline void copy_text(char* destination, std::size_t capacity, std::string_view text) noexcept {
+  std::size_t length = text.size() < capacity - 1 ? text.size() : capacity - 1;
+  std::memcpy(destination, text.data(), length);
+  destination[length] = '\0';
+}
+
+inline void set_status(ConnectorStatus* status, const char* sqlstate, std::string_view message,
+                       std::string_view hint = {}) noexcept {
+  status->code = 1;
+  copy_text(status->sqlstate, sizeof status->sqlstate, sqlstate);
+  copy_text(status->message, sizeof status->message, message);
+  copy_text(status->hint, sizeof status->hint, hint);
+}
+
+// Call only inside a catch block: classifies the exception being handled.
+inline void set_status_from_current_exception(ConnectorStatus* status) noexcept {
+  try {
+    throw;
+  } catch (const InvalidArgument& error) {
+    set_status(status, "22023", error.what(), error.hint());
+  } catch (const std::bad_alloc&) {
+    set_status(status, "53200", "out of memory in the connector core");
+  } catch (const std::exception& error) {
+    set_status(status, "XX000", "internal error in the connector core: ");
+    std::size_t used = std::strlen(status->message);
+    copy_text(status->message + used, sizeof status->message - used, error.what());
+  } catch (...) {
+    set_status(status, "XX000", "internal error in the connector core: unknown exception");
+  }
+}
+
+// Runs `body` (returning ConnectorResult) and maps any exception to a status.
+template <typename Body>
+ConnectorResult guarded(ConnectorStatus* status, Body&& body) noexcept {
+  status->code = 0;
+  try {
+    return body();
+  } catch (...) {
+    set_status_from_current_exception(status);
+    return CONNECTOR_ERROR;
+  }
+}
+
+}  // namespace connector::shim

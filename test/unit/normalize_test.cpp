@@ -1,0 +1,289 @@
+// Every key's rule (graph-api.md section 7.2 and the decisions of 7.4), and the
+// edge cases that break naive normalizers.
+
+#include <gtest/gtest.h>
+
+#include <ctime>
+
+#include "sha256_hex.hpp"
+#include "errors.hpp"
+#include "test_support.hpp"
+
+namespace connector::testing {
+namespace {
+
+const std::optional<std::string> kNull = std::nullopt;
+
+TEST(Email, TrimsLowercasesAndKeepsDotsUnderscoresPlus) {
+  EXPECT_EQ(normalized("EMAIL", "  John.Smith+ads@Example.COM \t"), "john.smith+ads@example.com");
+  EXPECT_EQ(normalized("email", "a_b@c.io"), "a_b@c.io");
+  EXPECT_EQ(normalized("EMAIL", "\xC2\xA0mary@example.com\xC2\xA0"), "mary@example.com");  // NBSP
+}
+
+TEST(Email, LowercasesNonAsciiWithoutTheDatabaseLocale) {
+  EXPECT_EQ(normalized("EMAIL", "J\xC3\x96RG@M\xC3\x9CLLER.DE"), "j\xC3\xB6rg@m\xC3\xBCller.de");
+}
+
+TEST(Email, MalformedIsNull) {
+  for (const char* bad : {"", "   ", "mary", "mary@", "@example.com", "mary@example", "a@@b.com",
+                          "a@b@c.com", "mary smith@example.com", "mary@exa mple.com",
+                          ".mary@example.com", "mary.@example.com", "ma..ry@example.com",
+                          "mary@-example.com", "mary@example..com", "mary@example.c",
+                          "mary@127.0.0.1", "mary@example.com.", "<mary@example.com>"})
+    EXPECT_EQ(normalized("EMAIL", bad), kNull) << bad;
+}
+
+TEST(Email, AlreadyHashedInputIsNotAnAddress) {
+  // Hash-looking text is never passed through unless a column is declared
+  // pre-hashed; as an e-mail address it is invalid.
+  EXPECT_EQ(hashed("EMAIL", "f1904cf1a9d73a55fa5de0ac823c4403ded71afd4c3248d00bdcd0866552bb79"),
+            kNull);
+}
+
+TEST(Phone, DigitsOnlyWithoutLeadingZeros) {
+  EXPECT_EQ(normalized("PHONE", "+1 (650) 555-1212"), "16505551212");
+  EXPECT_EQ(normalized("PHONE", "1(650)555-1212"), "16505551212");
+  EXPECT_EQ(normalized("PHONE", "0044 20 7946 0958"), "442079460958");
+  EXPECT_EQ(normalized("PHONE", "+33 1 42 68 53 00"), "33142685300");
+}
+
+TEST(Phone, PlaceholdersAndImpossibleNumbersAreNull) {
+  for (const char* bad : {"", "  ", "+0000000000", "000", "n/a", "12", "+999 1234567",
+                          "1234567890123456789"})
+    EXPECT_EQ(normalized("PHONE", bad), kNull) << bad;
+}
+
+TEST(Phone, DefaultCountryMakesNationalNumbersInternational) {
+  EXPECT_EQ(phone_in("020 7946 0958", "GB"), "442079460958");
+  EXPECT_EQ(phone_in("020 7946 0958", "United Kingdom"), "442079460958");
+  EXPECT_EQ(phone_in("(650)555-1212", "us"), "16505551212");
+  EXPECT_EQ(phone_in("06 12 34 56 78", "FR"), "33612345678");
+  EXPECT_EQ(phone_in("030 1234567", "DE"), "49301234567");
+  // Already international: only the digits rule applies.
+  EXPECT_EQ(phone_in("+44 20 7946 0958", "US"), "442079460958");
+  EXPECT_EQ(phone_in("442079460958", "US"), "442079460958");
+  // An unknown default country is no default country.
+  EXPECT_EQ(phone_in("+1 650 555 1212", "Atlantis"), "16505551212");
+  EXPECT_EQ(phone_in("", "GB"), kNull);
+}
+
+TEST(Gender, CapiParamBuilderSynonyms) {
+  EXPECT_EQ(normalized("GEN", "Female"), "f");
+  EXPECT_EQ(normalized("GEN", " WOMAN "), "f");
+  EXPECT_EQ(normalized("GEN", "Mrs"), "f");
+  EXPECT_EQ(normalized("GEN", "male"), "m");
+  EXPECT_EQ(normalized("GEN", "Mr"), "m");
+  EXPECT_EQ(normalized("GEN", "he"), "m");
+  for (const char* bad : {"", "x", "unknown", "other", "mf", "femalee"})
+    EXPECT_EQ(normalized("GEN", bad), kNull) << bad;
+}
+
+TEST(DateOfBirth, WholeDatesInCommonForms) {
+  EXPECT_EQ(normalized("DOB", "1997-02-16"), "19970216");
+  EXPECT_EQ(normalized("DOB", "1997-02-16 00:00:00+00"), "19970216");
+  EXPECT_EQ(normalized("DOB", "1997/2/16"), "19970216");
+  EXPECT_EQ(normalized("DOB", "2/16/1997"), "19970216");
+  EXPECT_EQ(normalized("DOB", "16/02/1997"), "19970216");  // 16 cannot be a month
+  EXPECT_EQ(normalized("DOB", "05.02.1997"), "19970205");  // dots: day first
+  EXPECT_EQ(normalized("DOB", "19970216"), "19970216");
+  EXPECT_EQ(normalized("DOB", "February 16, 1997"), "19970216");
+  EXPECT_EQ(normalized("DOB", "16 Feb 1997"), "19970216");
+  EXPECT_EQ(normalized("DOB", "2000-02-29"), "20000229");
+}
+
+TEST(DateOfBirth, ImpossibleDatesAreNull) {
+  for (const char* bad : {"", "1997-13-01", "1997-02-30", "1900-02-29", "1899-12-31",
+                          "3000-01-01", "13/13/1997", "1997", "hello", "97-02-16"})
+    EXPECT_EQ(normalized("DOB", bad), kNull) << bad;
+}
+
+TEST(DateOfBirth, Parts) {
+  EXPECT_EQ(normalized("DOBY", "1997"), "1997");
+  EXPECT_EQ(normalized("DOBY", "1899"), kNull);
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  EXPECT_EQ(normalized("DOBY", std::to_string(utc.tm_year + 1900)), std::to_string(utc.tm_year + 1900));
+  EXPECT_EQ(normalized("DOBY", std::to_string(utc.tm_year + 1901)), kNull);
+  EXPECT_EQ(normalized("DOBM", "2"), "02");
+  EXPECT_EQ(normalized("DOBM", "12"), "12");
+  EXPECT_EQ(normalized("DOBM", "Sept"), "09");
+  EXPECT_EQ(normalized("DOBM", "13"), kNull);
+  EXPECT_EQ(normalized("DOBM", "0"), kNull);
+  EXPECT_EQ(normalized("DOBD", "7"), "07");
+  EXPECT_EQ(normalized("DOBD", "31"), "31");
+  EXPECT_EQ(normalized("DOBD", "32"), kNull);
+}
+
+TEST(Names, LowercaseWithoutWhitespaceOrPunctuation) {
+  EXPECT_EQ(normalized("FN", "Na'than-Boile"), "nathanboile");
+  EXPECT_EQ(normalized("LN", "Mary Jane"), "maryjane");
+  EXPECT_EQ(normalized("LN", "O\xE2\x80\x99" "Brien"), "obrien");  // typographic apostrophe
+  EXPECT_EQ(normalized("FN", "VAL\xC3\x89RY"), "val\xC3\xA9ry");
+  EXPECT_EQ(normalized("FN", "\xD0\x9D\xD0\xB0\xD1\x82\xD0\xB0\xD1\x88\xD0\xB0"),
+            "\xD0\xBD\xD0\xB0\xD1\x82\xD0\xB0\xD1\x88\xD0\xB0");  // Наташа
+}
+
+TEST(Names, TurkishDottedCapitalIUsesFullLowercase) {
+  // Unicode's language-independent lowercase of U+0130 is i + U+0307, as in
+  // JavaScript's and Python's lower(), which Meta's SDKs use.
+  EXPECT_EQ(normalized("FN", "\xC4\xB0pek"), "i\xCC\x87pek");
+  EXPECT_EQ(normalized("FN", "IRMAK"), "irmak");  // dotless capital I -> i, no Turkish tailoring
+}
+
+TEST(Names, GermanSharpSIsKept) {
+  EXPECT_EQ(normalized("LN", "Stra\xC3\x9F" "e"), "stra\xC3\x9F" "e");
+  EXPECT_EQ(normalized("LN", "STRASSE"), "strasse");
+}
+
+TEST(Names, GreekFinalSigma) {
+  EXPECT_EQ(normalized("LN", "\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3"), "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x82");
+}
+
+TEST(Names, EmojiAndSymbolsAreRemoved) {
+  EXPECT_EQ(normalized("FN", "Mary \xF0\x9F\x98\x80"), "mary");
+  EXPECT_EQ(normalized("FN", "\xF0\x9F\x98\x80\xF0\x9F\x91\x8D"), kNull);
+  EXPECT_EQ(normalized("FN", "--- ..."), kNull);
+}
+
+TEST(Names, AlreadyHashedInputIsHashedAgainNotPassedThrough) {
+  // Undeclared columns are always normalized and hashed (section 7.3).
+  const std::string digest = "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec";
+  auto result = hashed("FN", digest);
+  ASSERT_TRUE(result);
+  EXPECT_NE(*result, digest);
+}
+
+TEST(FirstInitial, FirstCodePointOfTheNormalizedName) {
+  EXPECT_EQ(normalized("FI", "John"), "j");
+  EXPECT_EQ(normalized("FI", "J."), "j");
+  EXPECT_EQ(normalized("FI", " \xC3\x89lodie"), "\xC3\xA9");
+  EXPECT_EQ(normalized("FI", "\xEC\xA0\x95"), "\xEC\xA0\x95");
+  EXPECT_EQ(normalized("FI", "."), kNull);
+}
+
+TEST(City, LettersAToZOnly) {
+  EXPECT_EQ(normalized("CT", "Menlo Park"), "menlopark");
+  EXPECT_EQ(normalized("CT", "S\xC3\xA3o Paulo"), "sopaulo");
+  EXPECT_EQ(normalized("CT", "St. Louis"), "stlouis");
+  EXPECT_EQ(normalized("CT", "123"), kNull);
+}
+
+TEST(State, NamesBecomeCodesOtherRegionsStayWhole) {
+  EXPECT_EQ(normalized("ST", "California"), "ca");
+  EXPECT_EQ(normalized("ST", "New York"), "ny");
+  EXPECT_EQ(normalized("ST", "new-york"), "ny");
+  EXPECT_EQ(normalized("ST", "District of Columbia"), "dc");
+  EXPECT_EQ(normalized("ST", "Qu\xC3\xA9" "bec"), "qc");
+  EXPECT_EQ(normalized("ST", "British Columbia"), "bc");
+  EXPECT_EQ(normalized("ST", "TX"), "tx");
+  EXPECT_EQ(normalized("ST", "Bavaria"), "bavaria");
+  EXPECT_EQ(normalized("ST", "  "), kNull);
+}
+
+TEST(Zip, UsZipPlusFourAndInternationalCodes) {
+  EXPECT_EQ(normalized("ZIP", "94035-1234"), "94035");
+  EXPECT_EQ(normalized("ZIP", " M1 1AE "), "m11ae");
+  EXPECT_EQ(normalized("ZIP", "1234-567"), "1234567");
+  EXPECT_EQ(normalized("ZIP", "SW1A\xC2\xA0" "1AA"), "sw1a1aa");
+  EXPECT_EQ(normalized("ZIP", "1"), kNull);
+  EXPECT_EQ(normalized("ZIP", " - "), kNull);
+}
+
+TEST(Country, CodesNamesAndAliases) {
+  EXPECT_EQ(normalized("COUNTRY", "US"), "us");
+  EXPECT_EQ(normalized("COUNTRY", "USA"), "us");
+  EXPECT_EQ(normalized("COUNTRY", "United States of America"), "us");
+  EXPECT_EQ(normalized("COUNTRY", "UK"), "gb");
+  EXPECT_EQ(normalized("COUNTRY", "Deutschland"), kNull);
+  EXPECT_EQ(normalized("COUNTRY", "Germany"), "de");
+  EXPECT_EQ(normalized("COUNTRY", "C\xC3\xB4te d'Ivoire"), "ci");
+  EXPECT_EQ(normalized("COUNTRY", "XX"), kNull);
+  EXPECT_EQ(normalized("COUNTRY", ""), kNull);
+}
+
+TEST(UnhashedKeys, MadidLowercasedExternIdVerbatim) {
+  EXPECT_EQ(hashed("MADID", " AB12CD-E345 "), "ab12cd-e345");
+  EXPECT_EQ(hashed("MADID", "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec"), kNull);
+  EXPECT_EQ(hashed("EXTERN_ID", "crm-000123"), "crm-000123");
+  EXPECT_EQ(hashed("EXTERN_ID", " CRM 7 "), " CRM 7 ");
+  EXPECT_EQ(hashed("EXTERN_ID", "   "), kNull);
+  EXPECT_EQ(hashed("MADID", ""), kNull);
+}
+
+class EveryKey : public ::testing::TestWithParam<std::size_t> {
+ protected:
+  std::string key() const { return std::string(key_spec_at(GetParam()).name); }
+};
+
+TEST_P(EveryKey, EmptyAndWhitespaceOnlyAreNull) {
+  for (const char* blank : {"", " ", "\t\n ", "\xC2\xA0", "\xE3\x80\x80"})
+    EXPECT_EQ(hashed(key(), blank), kNull) << key();
+}
+
+TEST_P(EveryKey, InvalidUtf8IsNull) {
+  for (const char* bad : {"mary\xFF@example.com", "\xC3", "\xE0\x80\xAF", "\xED\xA0\x80"})
+    EXPECT_EQ(hashed(key(), bad), kNull) << key();
+}
+
+TEST_P(EveryKey, NeverTheHashOfTheEmptyString) {
+  const std::string empty_digest = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  for (const char* value : {"", "-", "'", "\xF0\x9F\x98\x80", "0", "+", ".", "@"})
+    EXPECT_NE(hashed(key(), value), empty_digest) << key();
+}
+
+TEST_P(EveryKey, TenMegabyteInputTerminates) {
+  std::string huge(10 * 1024 * 1024, 'a');
+  huge.replace(huge.size() / 2, 2, "\xC3\xA9");
+  auto result = hashed(key(), huge);
+  if (result && key_spec_at(GetParam()).hashed) {
+    EXPECT_TRUE(looks_like_sha256_hex(*result));
+  }
+}
+
+TEST_P(EveryKey, HashedKeysGiveLowercaseHexOfTheNormalizedValue) {
+  for (const char* value : {"Mary", "1997-02-16", "+44 20 7946 0958", "mary@example.com", "US", "F"}) {
+    auto value_normalized = normalized(key(), value);
+    auto value_hashed = hashed(key(), value);
+    ASSERT_EQ(value_normalized.has_value(), value_hashed.has_value());
+    if (!value_hashed) continue;
+    if (!key_spec_at(GetParam()).hashed) {
+      EXPECT_EQ(value_hashed, value_normalized);
+      continue;
+    }
+    char expected[sha256_hex_length];
+    sha256_hex(*value_normalized, expected);
+    EXPECT_EQ(*value_hashed, std::string(expected, sha256_hex_length));
+  }
+}
+
+TEST_P(EveryKey, NormalizingTwiceChangesNothing) {
+  for (const char* value : {"Mary-Jane O'Neil", "1997-02-16", "+44 20 7946 0958", "JOHN@EXAMPLE.COM",
+                            "New York", "SW1A 1AA", "United Kingdom", "Female", "\xC4\xB0stanbul"}) {
+    auto once = normalized(key(), value);
+    if (once) {
+      EXPECT_EQ(normalized(key(), *once), once) << key() << ": " << value;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Keys, EveryKey, ::testing::Range<std::size_t>(0, key_count),
+                         [](const auto& param_info) { return std::string(key_spec_at(param_info.param).name); });
+
+TEST(Keys, NamesAreCaseInsensitiveAndUnknownNamesListTheValidOnes) {
+  EXPECT_EQ(find_key("email"), Key::Email);
+  EXPECT_EQ(find_key("Extern_Id"), Key::ExternId);
+  EXPECT_EQ(find_key("E-MAIL"), std::nullopt);
+  try {
+    parse_key("SSN");
+    FAIL() << "parse_key accepted an unknown key";
+  } catch (const InvalidArgument& error) {
+    EXPECT_STREQ(error.what(), "unknown identifier key \"SSN\"");
+    EXPECT_NE(error.hint().find("EMAIL, PHONE, GEN, DOB, DOBY, DOBM, DOBD, FN, LN, FI, CT, ST, ZIP, "
+                                "COUNTRY, MADID, EXTERN_ID"),
+              std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace connector::testing
