@@ -128,23 +128,26 @@ bool city(std::string_view value, std::string& out) {
 }
 
 bool state(std::string_view value, std::string& out) {
-  // Names are looked up with diacritics folded ("Québec" -> qc); a region
-  // with no code keeps the a-z letters of its name, as the rule says.
+  // Names are looked up with diacritics folded ("Québec" -> qc) and as the
+  // plain a-z letters the rule keeps; a region with no code keeps those letters.
   unicode::folded_ascii_letters(value, out);
-  if (auto code = geo::region_code(out)) {
-    out.assign(*code);
-    return true;
-  }
+  auto code = geo::region_code(out);
   ascii_letters(value, out);
+  if (!code) code = geo::region_code(out);
+  if (code) out.assign(*code);
   return !out.empty();
 }
 
 bool zip(std::string_view value, std::string& out) {
-  if (!unicode::lower_nfc(value, out, Keep::Everything)) return false;
+  out.assign(value);
   unicode::erase_white_space(out);
-  if (is_us_zip_plus_four(out)) out.resize(5);
-  out.erase(std::remove(out.begin(), out.end(), '-'), out.end());
-  return out.size() >= 2;
+  if (is_us_zip_plus_four(out)) {
+    out.resize(5);
+    return true;
+  }
+  // Whitespace, dashes and any other punctuation go; letters and digits stay.
+  if (!unicode::lower_nfc(value, out, Keep::LettersMarksNumbers)) return false;
+  return unicode::code_point_count(out) >= 2;
 }
 
 bool country(std::string_view value, std::string& out) {

@@ -99,7 +99,8 @@ bool phone_for_country(std::string_view value, std::string_view default_country,
     phone_util().GetNationalSignificantNumber(number, &national);
     out = std::to_string(number.country_code());
     out += national;
-    return true;
+    // The same rule as for international input: "000" in DE is not a number.
+    if (is_possible_international(out)) return true;
   }
   // Not a number of that country: it may already be international without
   // its "+" ("442079460958" with a US default).

@@ -208,20 +208,26 @@ bool lower_nfc(std::string_view text, std::string& out, Keep keep) {
     }
     return true;
   }
-  // Lowercasing the canonical decomposition and composing afterwards gives
-  // the NFC of the lowercase: "İ" (I + U+0307 decomposed) becomes "i̇".
+  // Lowercasing the canonical decomposition gives the full lowercase: "İ"
+  // (I + U+0307 decomposed) becomes "i̇". Filtering can then bring combining
+  // marks together out of canonical order, so the result is normalized again.
   CodePoints local;
   CodePoints& points = scratch_for(text.size(), local);
-  if (!decompose(text, points, static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | UTF8PROC_STABLE)))
-    return false;
-  std::size_t kept = 0;
+  auto decomposition = static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | UTF8PROC_STABLE);
+  if (!decompose(text, points, decomposition)) return false;
+  std::string lowered;
+  lowered.reserve(text.size());
+  utf8proc_uint8_t encoded[4];
   for (std::size_t i = 0; i < points.size(); ++i) {
     utf8proc_int32_t cp = points[i];
     if (keep == Keep::LettersMarksNumbers && !is_letter_mark_or_number(cp)) continue;
-    points[kept++] = (cp == 0x03A3 && is_final_sigma(points, i)) ? 0x03C2 : utf8proc_tolower(cp);
+    cp = (cp == 0x03A3 && is_final_sigma(points, i)) ? 0x03C2 : utf8proc_tolower(cp);
+    lowered.append(reinterpret_cast<const char*>(encoded),
+                   static_cast<std::size_t>(utf8proc_encode_char(cp, encoded)));
   }
+  if (!decompose(lowered, points, decomposition)) return false;
   utf8proc_ssize_t composed = utf8proc_normalize_utf32(
-      points.data(), static_cast<utf8proc_ssize_t>(kept),
+      points.data(), static_cast<utf8proc_ssize_t>(points.size()),
       static_cast<utf8proc_option_t>(UTF8PROC_COMPOSE | UTF8PROC_STABLE));
   if (composed < 0) return false;
   append_utf8(points, static_cast<std::size_t>(composed), out);
@@ -244,6 +250,12 @@ void folded_ascii_letters(std::string_view text, std::string& out) {
                                                 UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
   if (!decompose(text, points, options)) return;
   for (auto cp : points) keep_letters(cp);
+}
+
+std::size_t code_point_count(std::string_view text) noexcept {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // not a continuation byte
+  }));
 }
 
 std::size_t first_code_point_length(std::string_view text) noexcept {

@@ -34,6 +34,9 @@ bool lower_nfc(std::string_view text, std::string& out, Keep keep);
 // other character is dropped. Used to look names up in tables of ASCII names.
 void folded_ascii_letters(std::string_view text, std::string& out);
 
+// Number of code points in valid UTF-8 `text`.
+std::size_t code_point_count(std::string_view text) noexcept;
+
 // Bytes taken by the first code point of valid, non-empty UTF-8 `text`.
 std::size_t first_code_point_length(std::string_view text) noexcept;
 

@@ -188,6 +188,8 @@ TEST(Zip, UsZipPlusFourAndInternationalCodes) {
   EXPECT_EQ(normalized("ZIP", "SW1A\xC2\xA0" "1AA"), "sw1a1aa");
   EXPECT_EQ(normalized("ZIP", "1"), kNull);
   EXPECT_EQ(normalized("ZIP", " - "), kNull);
+  EXPECT_EQ(normalized("ZIP", "SW1A.1AA"), "sw1a1aa");
+  EXPECT_EQ(normalized("ZIP", "94035 - 1234"), "94035");
 }
 
 TEST(Country, CodesNamesAndAliases) {

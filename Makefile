@@ -1,0 +1,43 @@
+# connector: PGXS build of the extension. The C in src/pg is compiled by PGXS;
+# the C++17 core and shim are compiled by the rules below into a static archive
+# that the module links. They are deliberately not in OBJS: PGXS would then
+# emit LLVM bitcode for them, and JIT inlining only ever reaches the C entry
+# points, never the core behind the shim, so that bitcode would be dead weight.
+
+EXTENSION = connector
+MODULE_big = connector
+OBJS = $(patsubst %.c,%.o,$(wildcard src/pg/*.c))
+DATA = $(wildcard sql/install/*.sql)
+
+# pg_regress inputs are sql/*.sql with expected/*.out; scripts/test.sh runs
+# them as the postgres user against a throwaway cluster.
+REGRESS = identifiers identifier_errors parallel_hashing server_encodings
+
+PG_CPPFLAGS = -Isrc/shim
+PG_CFLAGS = -Werror
+
+CORE_SOURCES = $(wildcard src/core/*.cpp src/shim/*.cpp)
+CORE_OBJECTS = $(CORE_SOURCES:.cpp=.o)
+CORE_ARCHIVE = src/libconnector_core.a
+CORE_CXXFLAGS = -std=c++17 -O2 -g -fPIC -fvisibility=hidden -MMD -MP \
+	-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror \
+	-Isrc/core -Isrc/shim
+
+SHLIB_LINK = $(CORE_ARCHIVE) -lphonenumber -lutf8proc -lcrypto -lstdc++
+EXTRA_CLEAN = $(CORE_OBJECTS) $(CORE_OBJECTS:.o=.d) $(CORE_ARCHIVE)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# No PostgreSQL include path here, on purpose (see CMakeLists.txt).
+$(CORE_OBJECTS): %.o: %.cpp
+	$(CXX) $(CORE_CXXFLAGS) -c -o $@ $<
+
+$(CORE_ARCHIVE): $(CORE_OBJECTS)
+	rm -f $@
+	$(AR) crs $@ $^
+
+$(shlib): $(CORE_ARCHIVE)
+
+-include $(CORE_OBJECTS:.o=.d)

@@ -1,0 +1,45 @@
+# Throwaway PostgreSQL clusters for the test, demo and benchmark scripts.
+# Source this file, then:
+#   cluster_start DIR [postgresql.conf lines...]   initdb + start as the postgres
+#                                                  user, Unix socket only, in DIR
+#   cluster_stop DIR                               stop it (DIR is left to the caller)
+# cluster_start exports PGHOST, PGPORT and PGUSER for psql and pg_regress.
+
+PG_BINDIR=$(pg_config --bindir)
+CLUSTER_PORT=${CLUSTER_PORT:-54329}
+
+cluster_start() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  chown postgres:postgres "$dir"
+  chmod 700 "$dir"
+  runuser -u postgres -- "$PG_BINDIR/initdb" -D "$dir/data" -U postgres --auth=trust \
+    --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
+    cat "$dir/initdb.log" >&2
+    return 1
+  }
+  {
+    # Only a Unix socket in DIR: nothing else on the machine can collide with it.
+    echo "listen_addresses = ''"
+    echo "port = $CLUSTER_PORT"
+    echo "unix_socket_directories = '$dir'"
+    echo "max_worker_processes = 16"
+    echo "max_parallel_workers = 8"
+    echo "fsync = off"
+    local line
+    for line in "$@"; do echo "$line"; done
+  } >>"$dir/data/postgresql.conf"
+  runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+    >/dev/null || {
+    cat "$dir/server.log" >&2
+    return 1
+  }
+  export PGHOST=$dir PGPORT=$CLUSTER_PORT PGUSER=postgres
+}
+
+cluster_stop() {
+  local dir=$1
+  [ -d "$dir/data" ] || return 0
+  runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}

@@ -1,0 +1,101 @@
+-- The SQL surface of normalization and hashing: Meta's examples, every key,
+-- NULL handling, and the markings the functions carry.
+CREATE EXTENSION connector;
+
+-- Meta's published examples (graph-api.md section 8).
+SELECT key, input, fb_normalize(key, input) AS normalized, fb_hash(key, input) AS hashed
+FROM (VALUES ('EMAIL', 'mary@example.com'),
+             ('EMAIL', 'John_Smith@gmail.com'),
+             ('PHONE', '15559876543'),
+             ('PHONE', '+1 (650) 555-1212'),
+             ('FN', 'Mary'),
+             ('FN', '정'),
+             ('FN', 'Valéry'),
+             ('DOB', '2/16/1997'),
+             ('COUNTRY', 'United States'),
+             ('CT', 'New York'),
+             ('ST', 'Arizona'),
+             ('ZIP', '94035-1234'),
+             ('ZIP', 'M1 1AE'),
+             ('GEN', 'Female')) AS examples(key, input);
+
+-- Every key, with a value it accepts and one it does not.
+SELECT key, good, fb_normalize(key, good) AS normalized, fb_hash(key, good) IS NOT NULL AS hashed,
+       bad, fb_normalize(key, bad) IS NULL AS bad_is_null, fb_hash(key, bad) IS NULL AS bad_hash_is_null
+FROM (VALUES ('EMAIL', ' Mary.Smith+ads@Example.COM ', 'mary.example.com'),
+             ('PHONE', '+44 (20) 7946-0958', '+0000000000'),
+             ('GEN', 'Woman', 'unknown'),
+             ('DOB', '16.02.1997', '1997-02-30'),
+             ('DOBY', '1997', '1899'),
+             ('DOBM', '2', '13'),
+             ('DOBD', '16', '32'),
+             ('FN', 'Na''than-Boile', '!!!'),
+             ('LN', 'O''Brien Smith', ' '),
+             ('FI', 'Élodie', '.'),
+             ('CT', 'São Paulo', '75018'),
+             ('ST', 'British Columbia', '--'),
+             ('ZIP', '94035-1234', '9'),
+             ('COUNTRY', 'USA', 'Atlantis'),
+             ('MADID', 'AB12CD-E345', ''),
+             ('EXTERN_ID', 'crm-000123', '   ')) AS keys(key, good, bad);
+
+-- MADID and EXTERN_ID are sent unhashed; every other key is 64 lowercase hex.
+SELECT fb_hash('madid', ' AB12CD-E345 ') AS madid, fb_hash('Extern_Id', 'CRM-7') AS extern_id,
+       fb_hash('email', 'mary@example.com') ~ '^[0-9a-f]{64}$' AS email_is_hex;
+
+-- Keys are case-insensitive.
+SELECT count(DISTINCT fb_hash(key, 'Mary')) AS distinct_hashes
+FROM unnest(ARRAY['FN', 'fn', 'Fn', 'fN']) AS key;
+
+-- STRICT: a NULL argument gives NULL; an invalid value gives NULL, never the
+-- SHA-256 of the empty string.
+SELECT fb_hash(NULL, 'mary@example.com') IS NULL AS null_key,
+       fb_hash('EMAIL', NULL) IS NULL AS null_value,
+       fb_hash('EMAIL', '') IS NULL AS empty_value,
+       fb_hash_phone(NULL, 'GB') IS NULL AS null_phone,
+       fb_hash_phone('020 7946 0958', NULL) IS NULL AS null_country;
+SELECT count(*) AS empty_string_hashes
+FROM unnest(ARRAY['EMAIL', 'PHONE', 'GEN', 'DOB', 'DOBY', 'DOBM', 'DOBD', 'FN', 'LN', 'FI', 'CT',
+                  'ST', 'ZIP', 'COUNTRY', 'MADID', 'EXTERN_ID']) AS key,
+     unnest(ARRAY['', ' ', '-', '.', '0', '@', '😀']) AS value
+WHERE fb_hash(key, value) = encode(sha256(''), 'hex');
+
+-- Phone numbers with a default country.
+SELECT value, country, fb_normalize_phone(value, country) AS normalized
+FROM (VALUES ('020 7946 0958', 'GB'),
+             ('020 7946 0958', 'United Kingdom'),
+             ('(650)555-1212', 'US'),
+             ('06 12 34 56 78', 'fr'),
+             ('+44 20 7946 0958', 'US'),
+             ('+1 650 555 1212', 'Atlantis'),
+             ('12', 'US')) AS phones(value, country);
+SELECT fb_hash_phone('(650)555-1212', 'US') = fb_hash('PHONE', '+1 (650) 555-1212') AS same_hash,
+       fb_hash_email(' Mary@Example.com ') = fb_hash('EMAIL', 'mary@example.com') AS email_same;
+
+-- Lowercasing does not depend on the collation: lower() under "C" leaves É alone.
+SELECT lower('VALÉRY' COLLATE "C") AS builtin_lower_c,
+       fb_normalize('FN', 'VALÉRY' COLLATE "C") AS fn_c,
+       fb_normalize('FN', 'VALÉRY' COLLATE "default") AS fn_default;
+
+-- Decomposed input hashes like its NFC form (Meta's Valéry digest).
+SELECT fb_hash('FN', U&'Vale\0301ry') = '08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c'
+       AS nfd_matches_meta;
+
+-- Every function is IMMUTABLE, STRICT, PARALLEL SAFE and documented.
+SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS arguments,
+       p.provolatile, p.proisstrict, p.proparallel,
+       obj_description(p.oid, 'pg_proc') IS NOT NULL AS has_comment
+FROM pg_proc p
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'connector'
+ORDER BY 1, 2;
+
+-- Usable in an expression index, which requires IMMUTABLE.
+CREATE TABLE people (email text);
+CREATE INDEX people_email_hash ON people (fb_hash('EMAIL', email));
+INSERT INTO people VALUES ('Mary@Example.com'), ('not an address');
+SET enable_seqscan = off;
+SELECT count(*) FROM people
+WHERE fb_hash('EMAIL', email) = 'f1904cf1a9d73a55fa5de0ac823c4403ded71afd4c3248d00bdcd0866552bb79';
+RESET enable_seqscan;
+DROP TABLE people;
