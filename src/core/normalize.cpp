@@ -17,9 +17,6 @@ namespace {
 using unicode::Keep;
 
 bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_ascii_alnum(char c) {
-  return is_ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
 
 // Lowercase ASCII letters a-z of `value`; everything else dropped.
 void ascii_letters(std::string_view value, std::string& out) {
@@ -30,35 +27,60 @@ void ascii_letters(std::string_view value, std::string& out) {
   }
 }
 
-bool is_email_local_part(std::string_view local) {
-  if (local.empty() || local.size() > 64) return false;
-  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
-    return false;
-  return std::none_of(local.begin(), local.end(), [](char c) {
-    auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7F || std::string_view("()<>[]\\,;:\"@ ").find(c) != std::string_view::npos;
-  });
-}
-
-// A host name of two or more dot-separated labels; non-ASCII (IDN) allowed.
-bool is_email_domain(std::string_view domain) {
-  if (domain.empty() || domain.size() > 253) return false;
-  std::size_t labels = 0;
-  std::string_view last_label;
-  while (true) {
-    std::size_t dot = domain.find('.');
-    std::string_view label = domain.substr(0, dot);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
-      return false;
-    for (char c : label)
-      if (!(is_ascii_alnum(c) || c == '-' || (static_cast<unsigned char>(c) & 0x80))) return false;
-    ++labels;
-    last_label = label;
-    if (dot == std::string_view::npos) break;
-    domain.remove_prefix(dot + 1);
+// Characters allowed in an address: RFC 5322's atext and dots in the local
+// part, letters, digits and hyphens in domain labels; bytes of non-ASCII
+// characters (internationalized addresses) in both.
+struct EmailCharacters {
+  bool local[256] = {};
+  bool domain[256] = {};
+  constexpr EmailCharacters() {
+    for (int c = 0x80; c < 256; ++c) local[c] = domain[c] = true;
+    for (int c = '0'; c <= '9'; ++c) local[c] = domain[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) local[c] = domain[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) local[c] = domain[c] = true;
+    for (char c : std::string_view("!#$%&'*+/=?^_`{|}~.-")) local[static_cast<unsigned char>(c)] = true;
+    domain[static_cast<unsigned char>('-')] = true;
   }
-  bool numeric_tld = std::all_of(last_label.begin(), last_label.end(), is_ascii_digit);
-  return labels >= 2 && last_label.size() >= 2 && !numeric_tld;
+};
+constexpr EmailCharacters kEmailCharacters;
+
+// local@domain in one pass (this is the hot path of most exports): a local
+// part of 1-64 characters without leading, trailing or doubled dots; a domain
+// of two or more labels of 1-63 characters, none starting or ending with a
+// hyphen, and a top-level label of two or more characters, not all digits.
+bool is_email_shaped(std::string_view address) {
+  std::size_t at = address.find('@');
+  if (at == 0 || at == std::string_view::npos || at > 64) return false;
+  char previous = '.';  // so that a leading dot counts as doubled
+  for (std::size_t i = 0; i < at; ++i) {
+    char c = address[i];
+    if (!kEmailCharacters.local[static_cast<unsigned char>(c)] || (c == '.' && previous == '.'))
+      return false;
+    previous = c;
+  }
+  if (previous == '.') return false;
+
+  std::string_view domain = address.substr(at + 1);
+  if (domain.empty() || domain.size() > 253) return false;
+  std::size_t labels = 1;
+  std::size_t label_length = 0;
+  bool label_all_digits = true;
+  previous = '.';
+  for (char c : domain) {
+    if (c == '.') {
+      if (label_length == 0 || previous == '-') return false;
+      ++labels;
+      label_length = 0;
+      label_all_digits = true;
+    } else {
+      if (!kEmailCharacters.domain[static_cast<unsigned char>(c)] || (c == '-' && previous == '.') ||
+          ++label_length > 63)
+        return false;
+      label_all_digits = label_all_digits && is_ascii_digit(c);
+    }
+    previous = c;
+  }
+  return labels >= 2 && label_length >= 2 && previous != '-' && !label_all_digits;
 }
 
 // Gender words Meta's capi-param-builder maps to m and f; sorted for lookup.
@@ -91,11 +113,9 @@ bool is_us_zip_plus_four(std::string_view zip) {
 
 bool email(std::string_view value, std::string& out) {
   if (!unicode::lower_nfc(unicode::trim(value), out, Keep::Everything)) return false;
-  std::size_t at = out.find('@');
-  if (at == std::string::npos || out.find('@', at + 1) != std::string::npos) return false;
-  if (unicode::has_white_space(out)) return false;
-  std::string_view address = out;
-  return is_email_local_part(address.substr(0, at)) && is_email_domain(address.substr(at + 1));
+  // ASCII whitespace fails the character tables; non-ASCII spaces need a look.
+  if (!unicode::is_ascii(out) && unicode::has_white_space(out)) return false;
+  return is_email_shaped(out);
 }
 
 bool gender(std::string_view value, std::string& out) {

@@ -90,7 +90,7 @@ bool is_final_sigma(const CodePoints& points, std::size_t at) {
   return after == points.size() || !is_letter(points[after]);
 }
 
-bool is_ascii_white_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+inline bool is_ascii_white_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 // Trims Unicode White_Space from both ends of valid UTF-8.
 std::string_view trim_unicode(std::string_view text) noexcept {
@@ -169,7 +169,7 @@ std::string_view trim(std::string_view text) noexcept {
 
 bool has_white_space(std::string_view text) noexcept {
   if (is_ascii(text))
-    return std::any_of(text.begin(), text.end(), is_ascii_white_space);
+    return std::any_of(text.begin(), text.end(), [](char c) { return is_ascii_white_space(c); });
   auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
   std::size_t at = 0;
   while (at < text.size()) {
@@ -199,13 +199,14 @@ void erase_white_space(std::string& text) {
 
 bool lower_nfc(std::string_view text, std::string& out, Keep keep) {
   if (is_ascii(text)) {
-    out.clear();
-    out.reserve(text.size());
+    out.resize(text.size());
+    std::size_t kept = 0;
     for (char c : text) {
       char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
       bool alnum = (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9');
-      if (keep == Keep::Everything || alnum) out.push_back(lower);
+      if (keep == Keep::Everything || alnum) out[kept++] = lower;
     }
+    out.resize(kept);
     return true;
   }
   // Lowercasing the canonical decomposition gives the full lowercase: "İ"

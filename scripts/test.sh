@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Runs every test of connector on a fresh Debian 12 machine, as root:
+#   1. core unit tests (GoogleTest via ctest), then again under ASan + UBSan
+#   2. a bounded libFuzzer run over every key's normalizer
+#   3. the extension built and installed, pg_regress as the postgres user
+#      against a throwaway cluster
+#   4. the Graph API simulator's own tests
+# Prints one "N passed, N failed" line; exits non-zero on any failure.
+# FUZZ_SECONDS (default 60) bounds the fuzz run.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+work=$(mktemp -d /tmp/connector-test.XXXXXX)
+chmod 755 "$work"
+source scripts/lib/cluster.sh
+
+cleanup() {
+  cluster_stop "$work/cluster"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+record() { # record NAME PASSED FAILED
+  printf '%-28s %5d passed, %d failed\n' "$1" "$2" "$3" >>"$work/summary"
+  passed=$((passed + $2))
+  failed=$((failed + $3))
+}
+step() { printf '\n=== %s ===\n' "$*"; }
+
+# ctest prints "N% tests passed, F tests failed out of T".
+run_ctest() { # run_ctest NAME BUILD_DIR
+  local log="$work/$1.log"
+  ctest --test-dir "$2" --output-on-failure -j2 >"$log" 2>&1
+  tail -n 3 "$log"
+  local total failures
+  total=$(sed -nE 's/.*tests failed out of ([0-9]+).*/\1/p' "$log" | tail -n 1)
+  failures=$(sed -nE 's/.* ([0-9]+) tests failed out of.*/\1/p' "$log" | tail -n 1)
+  if [ -z "$total" ]; then
+    grep -E 'Failed|\*\*\*' "$log" | head -n 20
+    record "$1" 0 1
+  else
+    [ "$failures" -gt 0 ] && grep -E '\(Failed\)|Failure' "$log" | head -n 40
+    record "$1" $((total - failures)) "$failures"
+  fi
+}
+
+build_cmake() { # build_cmake NAME BUILD_DIR [cmake options...]
+  local name=$1 dir=$2
+  shift 2
+  if ! { cmake -S . -B "$dir" "$@" >"$work/$name-configure.log" 2>&1 &&
+    cmake --build "$dir" -j2 >"$work/$name-build.log" 2>&1; }; then
+    tail -n 40 "$work/$name-configure.log" "$work/$name-build.log" 2>/dev/null
+    record "$name (build)" 0 1
+    return 1
+  fi
+}
+
+step "dependencies"
+scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+step "core unit tests"
+build_cmake unit build/release -DCMAKE_BUILD_TYPE=Release && run_ctest "unit tests" build/release
+
+step "core unit tests under AddressSanitizer and UBSan"
+build_cmake sanitize build/sanitize -DCONNECTOR_SANITIZE=ON -DCONNECTOR_BENCHMARKS=OFF &&
+  run_ctest "unit tests (ASan+UBSan)" build/sanitize
+
+step "fuzzing the normalizers for ${FUZZ_SECONDS:-60} s"
+if CXX=clang++ build_cmake fuzz build/fuzz -DCONNECTOR_FUZZ=ON -DCONNECTOR_BENCHMARKS=OFF; then
+  mkdir -p "$work/fuzz-corpus"
+  if (cd "$work" && "$repo/build/fuzz/normalize_fuzz" -max_total_time="${FUZZ_SECONDS:-60}" \
+    -max_len=512 -print_final_stats=1 fuzz-corpus >"$work/fuzz.log" 2>&1); then
+    grep -E 'stat::number_of_executed_units' "$work/fuzz.log"
+    record "fuzz (normalizers)" 1 0
+  else
+    grep -vE '^#[0-9]+' "$work/fuzz.log" | tail -n 40
+    record "fuzz (normalizers)" 0 1
+  fi
+fi
+
+step "extension: build, install, pg_regress"
+if make -j2 >"$work/make.log" 2>&1 && make install >>"$work/make.log" 2>&1; then
+  cluster_start "$work/cluster" || record "cluster start" 0 1
+  # pg_regress runs as postgres, from a copy it can write its results into.
+  regress="$work/regress"
+  mkdir -p "$regress"
+  cp -r Makefile connector.control sql expected "$regress/"
+  chown -R postgres:postgres "$regress"
+  (cd "$regress" && runuser -u postgres -- env PGHOST="$PGHOST" PGPORT="$PGPORT" \
+    make installcheck) >"$work/regress.log" 2>&1
+  grep -E '^(test | *[0-9]+ of|All [0-9]+)' "$work/regress.log"
+  total=$(grep -cE '^test ' "$work/regress.log")
+  failures=$(grep -cE '^test .*FAILED' "$work/regress.log")
+  [ -f "$regress/regression.diffs" ] && head -n 80 "$regress/regression.diffs"
+  if [ "$total" -eq 0 ]; then
+    tail -n 20 "$work/regress.log"
+    record "pg_regress" 0 1
+  else
+    record "pg_regress" $((total - failures)) "$failures"
+  fi
+else
+  tail -n 40 "$work/make.log"
+  record "extension (build)" 0 1
+fi
+
+if [ -d test/graph_sim ]; then
+  step "Graph API simulator tests"
+  python3 -m unittest discover -s test/graph_sim -t . >"$work/graph_sim.log" 2>&1
+  tail -n 4 "$work/graph_sim.log"
+  ran=$(sed -nE 's/^Ran ([0-9]+) tests?.*/\1/p' "$work/graph_sim.log")
+  bad=0
+  for count in $(grep -oE '(failures|errors)=[0-9]+' "$work/graph_sim.log" | cut -d= -f2); do
+    bad=$((bad + count))
+  done
+  if [ -z "$ran" ]; then
+    tail -n 30 "$work/graph_sim.log"
+    record "graph_sim" 0 1
+  else
+    record "graph_sim" $((ran - bad)) "$bad"
+  fi
+fi
+
+step "summary"
+cat "$work/summary"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,95 @@
+// Micro-benchmarks of the core's per-value cost, run by hand:
+//   cmake --build build --target core_bench && build/core_bench
+// The SQL-level comparison with PostgreSQL's built-in functions is
+// test/bench/hash_bench.sh.
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "identifier.hpp"
+#include "keys.hpp"
+#include "sha256_hex.hpp"
+
+namespace {
+
+using connector::Key;
+
+std::vector<std::string> sample(const char* pattern, int count) {
+  std::vector<std::string> values;
+  for (int i = 0; i < count; ++i) values.push_back(std::string(pattern) + std::to_string(i));
+  return values;
+}
+
+void hash_values(benchmark::State& state, Key key, const std::vector<std::string>& values) {
+  std::string out;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(connector::hash_identifier(key, values[i++ % values.size()], out));
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+
+void BM_Sha256Hex(benchmark::State& state) {
+  std::string value = "john_smith.someone@example-mail.com";
+  char hex[connector::sha256_hex_length];
+  for (auto _ : state) {
+    connector::sha256_hex(value, hex);
+    benchmark::DoNotOptimize(hex);
+  }
+}
+BENCHMARK(BM_Sha256Hex);
+
+void BM_HashEmail(benchmark::State& state) {
+  static auto values = [] {
+    std::vector<std::string> emails;
+    for (int i = 0; i < 1000; ++i) emails.push_back(" Customer." + std::to_string(i) + "@Example.com");
+    return emails;
+  }();
+  hash_values(state, Key::Email, values);
+}
+BENCHMARK(BM_HashEmail);
+
+void BM_HashFirstNameAscii(benchmark::State& state) {
+  static auto values = sample("Mary-Jane ", 1000);
+  hash_values(state, Key::FirstName, values);
+}
+BENCHMARK(BM_HashFirstNameAscii);
+
+void BM_HashFirstNameNonAscii(benchmark::State& state) {
+  static auto values = sample("VAL\xC3\x89RY ", 1000);
+  hash_values(state, Key::FirstName, values);
+}
+BENCHMARK(BM_HashFirstNameNonAscii);
+
+void BM_HashPhoneInternational(benchmark::State& state) {
+  static auto values = sample("+44 20 7946 0", 1000);
+  hash_values(state, Key::Phone, values);
+}
+BENCHMARK(BM_HashPhoneInternational);
+
+void BM_HashPhoneWithDefaultCountry(benchmark::State& state) {
+  static auto values = sample("020 7946 0", 1000);
+  std::string out;
+  std::size_t i = 0;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(connector::hash_phone(values[i++ % values.size()], "GB", out));
+}
+BENCHMARK(BM_HashPhoneWithDefaultCountry);
+
+void BM_HashCountryName(benchmark::State& state) {
+  static std::vector<std::string> values = {"United States", "Germany", "UK", "France", "Japan"};
+  hash_values(state, Key::Country, values);
+}
+BENCHMARK(BM_HashCountryName);
+
+void BM_HashDateOfBirth(benchmark::State& state) {
+  static std::vector<std::string> values = {"1997-02-16", "2/16/1997", "16.02.1997"};
+  hash_values(state, Key::DateOfBirth, values);
+}
+BENCHMARK(BM_HashDateOfBirth);
+
+}  // namespace
+
+BENCHMARK_MAIN();
