@@ -775,69 +775,69 @@ constexpr Entry kRegionNames[] = {
 };
 
 constexpr bool sorted_and_unique(const Entry* entries, std::size_t size) {
-    for (std::size_t i = 1; i < size; ++i) {
-        if (!(entries[i - 1].name < entries[i].name)) return false;
-    }
-    return true;
+  for (std::size_t i = 1; i < size; ++i) {
+    if (!(entries[i - 1].name < entries[i].name)) return false;
+  }
+  return true;
 }
 
 constexpr bool is_lower_ascii(std::string_view s) {
-    for (char c : s) {
-        if (c < 'a' || c > 'z') return false;
-    }
-    return !s.empty();
+  for (char c : s) {
+    if (c < 'a' || c > 'z') return false;
+  }
+  return !s.empty();
 }
 
 constexpr bool keys_and_codes_well_formed(const Entry* entries, std::size_t size) {
-    for (std::size_t i = 0; i < size; ++i) {
-        if (!is_lower_ascii(entries[i].name) || !is_lower_ascii(entries[i].code) ||
-            entries[i].code.size() != 2) {
-            return false;
-        }
+  for (std::size_t i = 0; i < size; ++i) {
+    if (!is_lower_ascii(entries[i].name) || !is_lower_ascii(entries[i].code) ||
+        entries[i].code.size() != 2) {
+      return false;
     }
-    return true;
+  }
+  return true;
 }
 
 // A constexpr twin of find() below: std::lower_bound is not constexpr in C++17.
 constexpr bool contains(const Entry* entries, std::size_t size, std::string_view key) {
-    std::size_t lo = 0;
-    std::size_t hi = size;
-    while (lo < hi) {
-        const std::size_t mid = lo + (hi - lo) / 2;
-        if (entries[mid].name < key) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+  std::size_t lo = 0;
+  std::size_t hi = size;
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    if (entries[mid].name < key) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
     }
-    return lo < size && entries[lo].name == key;
+  }
+  return lo < size && entries[lo].name == key;
 }
 
 // Every code a country table hands out must be a real alpha-2 code.
 constexpr bool codes_are_alpha2(const Entry* entries, std::size_t size) {
-    for (std::size_t i = 0; i < size; ++i) {
-        if (!contains(kAlpha2, std::size(kAlpha2), entries[i].code)) return false;
-    }
-    return true;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (!contains(kAlpha2, std::size(kAlpha2), entries[i].code)) return false;
+  }
+  return true;
 }
 
 // A name equal to a code would be unreachable (codes are tried first) and
 // would hide a disagreement between the two tables.
 constexpr bool names_shadow_no_code(const Entry* entries, std::size_t size) {
-    for (std::size_t i = 0; i < size; ++i) {
-        if (contains(kAlpha2, std::size(kAlpha2), entries[i].name) ||
-            contains(kAlpha3, std::size(kAlpha3), entries[i].name)) {
-            return false;
-        }
+  for (std::size_t i = 0; i < size; ++i) {
+    if (contains(kAlpha2, std::size(kAlpha2), entries[i].name) ||
+        contains(kAlpha3, std::size(kAlpha3), entries[i].name)) {
+      return false;
     }
-    return true;
+  }
+  return true;
 }
 
 constexpr bool alpha2_rows_are_identity() {
-    for (const Entry& e : kAlpha2) {
-        if (e.name != e.code) return false;
-    }
-    return true;
+  for (const Entry& e : kAlpha2) {
+    if (e.name != e.code) return false;
+  }
+  return true;
 }
 
 static_assert(std::size(kAlpha2) == 249, "ISO 3166-1 assigns 249 alpha-2 codes");
@@ -863,31 +863,30 @@ static_assert(names_shadow_no_code(kCountryNames, std::size(kCountryNames)),
 
 template <std::size_t N>
 std::optional<std::string_view> find(const Entry (&table)[N], std::string_view key) noexcept {
-    const Entry* end = table + N;
-    const Entry* it = std::lower_bound(table, end, key, [](const Entry& e, std::string_view k) {
-        return e.name < k;
-    });
-    if (it != end && it->name == key) return it->code;
-    return std::nullopt;
+  const Entry* end = table + N;
+  const Entry* it = std::lower_bound(table, end, key,
+                                     [](const Entry& e, std::string_view k) { return e.name < k; });
+  if (it != end && it->name == key) return it->code;
+  return std::nullopt;
 }
 
 }  // namespace
 
 std::optional<std::string_view> country_code(std::string_view squashed) noexcept {
-    if (squashed.size() == 2) {
-        if (auto code = find(kAlpha2, squashed)) return code;
-    } else if (squashed.size() == 3) {
-        if (auto code = find(kAlpha3, squashed)) return code;
-    }
-    return find(kCountryNames, squashed);
+  if (squashed.size() == 2) {
+    if (auto code = find(kAlpha2, squashed)) return code;
+  } else if (squashed.size() == 3) {
+    if (auto code = find(kAlpha3, squashed)) return code;
+  }
+  return find(kCountryNames, squashed);
 }
 
 bool is_country_code(std::string_view two_letters) noexcept {
-    return two_letters.size() == 2 && find(kAlpha2, two_letters).has_value();
+  return two_letters.size() == 2 && find(kAlpha2, two_letters).has_value();
 }
 
 std::optional<std::string_view> region_code(std::string_view squashed) noexcept {
-    return find(kRegionNames, squashed);
+  return find(kRegionNames, squashed);
 }
 
 namespace detail {

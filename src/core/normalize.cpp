@@ -38,7 +38,8 @@ struct EmailCharacters {
     for (int c = '0'; c <= '9'; ++c) local[c] = domain[c] = true;
     for (int c = 'a'; c <= 'z'; ++c) local[c] = domain[c] = true;
     for (int c = 'A'; c <= 'Z'; ++c) local[c] = domain[c] = true;
-    for (char c : std::string_view("!#$%&'*+/=?^_`{|}~.-")) local[static_cast<unsigned char>(c)] = true;
+    for (char c : std::string_view("!#$%&'*+/=?^_`{|}~.-"))
+      local[static_cast<unsigned char>(c)] = true;
     domain[static_cast<unsigned char>('-')] = true;
   }
 };
@@ -73,8 +74,8 @@ bool is_email_shaped(std::string_view address) {
       label_length = 0;
       label_all_digits = true;
     } else {
-      if (!kEmailCharacters.domain[static_cast<unsigned char>(c)] || (c == '-' && previous == '.') ||
-          ++label_length > 63)
+      if (!kEmailCharacters.domain[static_cast<unsigned char>(c)] ||
+          (c == '-' && previous == '.') || ++label_length > 63)
         return false;
       label_all_digits = label_all_digits && is_ascii_digit(c);
     }
@@ -85,17 +86,17 @@ bool is_email_shaped(std::string_view address) {
 
 // Gender words Meta's capi-param-builder maps to m and f; sorted for lookup.
 constexpr std::array<std::string_view, 37> kMaleWords = {
-    "bloke",  "boy",   "boyfriend", "brother", "chap",   "count",   "dad",    "daddy",
-    "dude",   "duke",  "emperor",   "father",  "fellow", "gentleman", "god",  "groom",
-    "guy",    "he",    "him",       "himself", "his",    "husband", "king",   "lad",
-    "lord",   "m",     "male",      "man",     "mister", "mr",      "nephew", "papa",
-    "prince", "sir",   "son",       "uncle",   "widower"};
+    "bloke",  "boy",  "boyfriend", "brother", "chap",   "count",     "dad",    "daddy",
+    "dude",   "duke", "emperor",   "father",  "fellow", "gentleman", "god",    "groom",
+    "guy",    "he",   "him",       "himself", "his",    "husband",   "king",   "lad",
+    "lord",   "m",    "male",      "man",     "mister", "mr",        "nephew", "papa",
+    "prince", "sir",  "son",       "uncle",   "widower"};
 constexpr std::array<std::string_view, 38> kFemaleWords = {
-    "aunt",     "belle",  "bride",  "chick",   "countess", "daughter", "dame",  "duchess",
-    "empress",  "f",      "female", "gal",     "girl",     "girlfriend", "goddess", "her",
-    "hers",     "herself", "lady",  "lass",    "ma'am",    "madam",    "maiden", "mama",
-    "miss",     "mom",    "mommy",  "mother",  "mrs",      "ms",       "niece", "princess",
-    "queen",    "she",    "sister", "widow",   "wife",     "woman"};
+    "aunt",    "belle",   "bride",  "chick",  "countess", "daughter",   "dame",    "duchess",
+    "empress", "f",       "female", "gal",    "girl",     "girlfriend", "goddess", "her",
+    "hers",    "herself", "lady",   "lass",   "ma'am",    "madam",      "maiden",  "mama",
+    "miss",    "mom",     "mommy",  "mother", "mrs",      "ms",         "niece",   "princess",
+    "queen",   "she",     "sister", "widow",  "wife",     "woman"};
 
 template <std::size_t N>
 bool contains(const std::array<std::string_view, N>& sorted_words, std::string_view word) {

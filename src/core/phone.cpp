@@ -93,7 +93,8 @@ bool phone_for_country(std::string_view value, std::string_view default_country,
   for (char& c : region) c = static_cast<char>(c - ('a' - 'A'));
 
   PhoneNumber number;
-  if (phone_util().Parse(std::string(trimmed), region, &number) == PhoneNumberUtil::NO_PARSING_ERROR &&
+  if (phone_util().Parse(std::string(trimmed), region, &number) ==
+          PhoneNumberUtil::NO_PARSING_ERROR &&
       phone_util().IsPossibleNumber(number)) {
     std::string national;
     phone_util().GetNationalSignificantNumber(number, &national);

@@ -5,8 +5,8 @@
 
 #include <utf8proc.h>
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -58,8 +58,8 @@ bool decompose(std::string_view text, CodePoints& points, utf8proc_option_t opti
   auto length = static_cast<utf8proc_ssize_t>(text.size());
   if (points.size() < text.size() + 8) points.resize(text.size() + 8);
   for (;;) {
-    utf8proc_ssize_t count = utf8proc_decompose(bytes, length, points.data(),
-                                                static_cast<utf8proc_ssize_t>(points.size()), options);
+    utf8proc_ssize_t count = utf8proc_decompose(
+        bytes, length, points.data(), static_cast<utf8proc_ssize_t>(points.size()), options);
     if (count < 0) return false;
     if (static_cast<std::size_t>(count) <= points.size()) {
       points.resize(static_cast<std::size_t>(count));
@@ -174,7 +174,8 @@ bool has_white_space(std::string_view text) noexcept {
   std::size_t at = 0;
   while (at < text.size()) {
     utf8proc_int32_t cp;
-    auto length = utf8proc_iterate(bytes + at, static_cast<utf8proc_ssize_t>(text.size() - at), &cp);
+    auto length =
+        utf8proc_iterate(bytes + at, static_cast<utf8proc_ssize_t>(text.size() - at), &cp);
     if (length <= 0) return false;
     if (is_white_space_code_point(cp)) return true;
     at += static_cast<std::size_t>(length);
@@ -188,7 +189,8 @@ void erase_white_space(std::string& text) {
   std::size_t at = 0;
   while (at < text.size()) {
     utf8proc_int32_t cp;
-    auto length = utf8proc_iterate(bytes + at, static_cast<utf8proc_ssize_t>(text.size() - at), &cp);
+    auto length =
+        utf8proc_iterate(bytes + at, static_cast<utf8proc_ssize_t>(text.size() - at), &cp);
     std::size_t step = length > 0 ? static_cast<std::size_t>(length) : 1;
     if (length <= 0 || !is_white_space_code_point(cp))
       for (std::size_t i = 0; i < step; ++i) text[kept++] = text[at + i];
@@ -227,9 +229,9 @@ bool lower_nfc(std::string_view text, std::string& out, Keep keep) {
                    static_cast<std::size_t>(utf8proc_encode_char(cp, encoded)));
   }
   if (!decompose(lowered, points, decomposition)) return false;
-  utf8proc_ssize_t composed = utf8proc_normalize_utf32(
-      points.data(), static_cast<utf8proc_ssize_t>(points.size()),
-      static_cast<utf8proc_option_t>(UTF8PROC_COMPOSE | UTF8PROC_STABLE));
+  utf8proc_ssize_t composed =
+      utf8proc_normalize_utf32(points.data(), static_cast<utf8proc_ssize_t>(points.size()),
+                               static_cast<utf8proc_option_t>(UTF8PROC_COMPOSE | UTF8PROC_STABLE));
   if (composed < 0) return false;
   append_utf8(points, static_cast<std::size_t>(composed), out);
   return true;

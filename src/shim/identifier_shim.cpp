@@ -47,8 +47,8 @@ extern "C" ConnectorResult connector_normalize(int key_id, const char* value, si
                                                const char** out, size_t* out_len,
                                                ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
-    bool has_value = connector::normalize_identifier(key_from_id(key_id), {value, value_len},
-                                                     result_buffer());
+    bool has_value =
+        connector::normalize_identifier(key_from_id(key_id), {value, value_len}, result_buffer());
     return hand_over(has_value, out, out_len);
   });
 }
@@ -68,8 +68,8 @@ extern "C" ConnectorResult connector_normalize_phone(const char* value, size_t v
                                                      const char** out, size_t* out_len,
                                                      ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
-    bool has_value = connector::normalize_phone({value, value_len}, {country, country_len},
-                                                result_buffer());
+    bool has_value =
+        connector::normalize_phone({value, value_len}, {country, country_len}, result_buffer());
     return hand_over(has_value, out, out_len);
   });
 }

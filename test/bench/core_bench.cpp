@@ -44,7 +44,8 @@ BENCHMARK(BM_Sha256Hex);
 void BM_HashEmail(benchmark::State& state) {
   static auto values = [] {
     std::vector<std::string> emails;
-    for (int i = 0; i < 1000; ++i) emails.push_back(" Customer." + std::to_string(i) + "@Example.com");
+    for (int i = 0; i < 1000; ++i)
+      emails.push_back(" Customer." + std::to_string(i) + "@Example.com");
     return emails;
   }();
   hash_values(state, Key::Email, values);

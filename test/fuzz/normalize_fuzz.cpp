@@ -58,9 +58,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (selector < key_count) {
     check_key(key_spec_at(selector).key, value);
   } else {
-    static constexpr std::string_view kCountries[] = {"US", "GB", "fr", "DE", "IN", "BR",
-                                                     "JP", "United Kingdom", "", "XX"};
-    std::size_t pick = value.empty() ? 0 : static_cast<unsigned char>(value[0]) % std::size(kCountries);
+    static constexpr std::string_view kCountries[] = {
+        "US", "GB", "fr", "DE", "IN", "BR", "JP", "United Kingdom", "", "XX"};
+    std::size_t pick =
+        value.empty() ? 0 : static_cast<unsigned char>(value[0]) % std::size(kCountries);
     check_phone_with_country(kCountries[pick], value.empty() ? value : value.substr(1));
   }
   return 0;

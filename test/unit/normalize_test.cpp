@@ -5,8 +5,8 @@
 
 #include <ctime>
 
-#include "sha256_hex.hpp"
 #include "errors.hpp"
+#include "sha256_hex.hpp"
 #include "test_support.hpp"
 
 namespace connector::testing {
@@ -25,11 +25,11 @@ TEST(Email, LowercasesNonAsciiWithoutTheDatabaseLocale) {
 }
 
 TEST(Email, MalformedIsNull) {
-  for (const char* bad : {"", "   ", "mary", "mary@", "@example.com", "mary@example", "a@@b.com",
-                          "a@b@c.com", "mary smith@example.com", "mary@exa mple.com",
-                          ".mary@example.com", "mary.@example.com", "ma..ry@example.com",
-                          "mary@-example.com", "mary@example..com", "mary@example.c",
-                          "mary@127.0.0.1", "mary@example.com.", "<mary@example.com>"})
+  for (const char* bad :
+       {"", "   ", "mary", "mary@", "@example.com", "mary@example", "a@@b.com", "a@b@c.com",
+        "mary smith@example.com", "mary@exa mple.com", ".mary@example.com", "mary.@example.com",
+        "ma..ry@example.com", "mary@-example.com", "mary@example..com", "mary@example.c",
+        "mary@127.0.0.1", "mary@example.com.", "<mary@example.com>"})
     EXPECT_EQ(normalized("EMAIL", bad), kNull) << bad;
 }
 
@@ -48,8 +48,8 @@ TEST(Phone, DigitsOnlyWithoutLeadingZeros) {
 }
 
 TEST(Phone, PlaceholdersAndImpossibleNumbersAreNull) {
-  for (const char* bad : {"", "  ", "+0000000000", "000", "n/a", "12", "+999 1234567",
-                          "1234567890123456789"})
+  for (const char* bad :
+       {"", "  ", "+0000000000", "000", "n/a", "12", "+999 1234567", "1234567890123456789"})
     EXPECT_EQ(normalized("PHONE", bad), kNull) << bad;
 }
 
@@ -92,8 +92,8 @@ TEST(DateOfBirth, WholeDatesInCommonForms) {
 }
 
 TEST(DateOfBirth, ImpossibleDatesAreNull) {
-  for (const char* bad : {"", "1997-13-01", "1997-02-30", "1900-02-29", "1899-12-31",
-                          "3000-01-01", "13/13/1997", "1997", "hello", "97-02-16"})
+  for (const char* bad : {"", "1997-13-01", "1997-02-30", "1900-02-29", "1899-12-31", "3000-01-01",
+                          "13/13/1997", "1997", "hello", "97-02-16"})
     EXPECT_EQ(normalized("DOB", bad), kNull) << bad;
 }
 
@@ -103,7 +103,8 @@ TEST(DateOfBirth, Parts) {
   std::time_t now = std::time(nullptr);
   std::tm utc{};
   gmtime_r(&now, &utc);
-  EXPECT_EQ(normalized("DOBY", std::to_string(utc.tm_year + 1900)), std::to_string(utc.tm_year + 1900));
+  EXPECT_EQ(normalized("DOBY", std::to_string(utc.tm_year + 1900)),
+            std::to_string(utc.tm_year + 1900));
   EXPECT_EQ(normalized("DOBY", std::to_string(utc.tm_year + 1901)), kNull);
   EXPECT_EQ(normalized("DOBM", "2"), "02");
   EXPECT_EQ(normalized("DOBM", "12"), "12");
@@ -118,7 +119,10 @@ TEST(DateOfBirth, Parts) {
 TEST(Names, LowercaseWithoutWhitespaceOrPunctuation) {
   EXPECT_EQ(normalized("FN", "Na'than-Boile"), "nathanboile");
   EXPECT_EQ(normalized("LN", "Mary Jane"), "maryjane");
-  EXPECT_EQ(normalized("LN", "O\xE2\x80\x99" "Brien"), "obrien");  // typographic apostrophe
+  EXPECT_EQ(normalized("LN",
+                       "O\xE2\x80\x99"
+                       "Brien"),
+            "obrien");  // typographic apostrophe
   EXPECT_EQ(normalized("FN", "VAL\xC3\x89RY"), "val\xC3\xA9ry");
   EXPECT_EQ(normalized("FN", "\xD0\x9D\xD0\xB0\xD1\x82\xD0\xB0\xD1\x88\xD0\xB0"),
             "\xD0\xBD\xD0\xB0\xD1\x82\xD0\xB0\xD1\x88\xD0\xB0");  // Наташа
@@ -132,12 +136,17 @@ TEST(Names, TurkishDottedCapitalIUsesFullLowercase) {
 }
 
 TEST(Names, GermanSharpSIsKept) {
-  EXPECT_EQ(normalized("LN", "Stra\xC3\x9F" "e"), "stra\xC3\x9F" "e");
+  EXPECT_EQ(normalized("LN",
+                       "Stra\xC3\x9F"
+                       "e"),
+            "stra\xC3\x9F"
+            "e");
   EXPECT_EQ(normalized("LN", "STRASSE"), "strasse");
 }
 
 TEST(Names, GreekFinalSigma) {
-  EXPECT_EQ(normalized("LN", "\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3"), "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x82");
+  EXPECT_EQ(normalized("LN", "\xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3"),
+            "\xCE\xBF\xCE\xB4\xCE\xBF\xCF\x82");
 }
 
 TEST(Names, EmojiAndSymbolsAreRemoved) {
@@ -174,7 +183,10 @@ TEST(State, NamesBecomeCodesOtherRegionsStayWhole) {
   EXPECT_EQ(normalized("ST", "New York"), "ny");
   EXPECT_EQ(normalized("ST", "new-york"), "ny");
   EXPECT_EQ(normalized("ST", "District of Columbia"), "dc");
-  EXPECT_EQ(normalized("ST", "Qu\xC3\xA9" "bec"), "qc");
+  EXPECT_EQ(normalized("ST",
+                       "Qu\xC3\xA9"
+                       "bec"),
+            "qc");
   EXPECT_EQ(normalized("ST", "British Columbia"), "bc");
   EXPECT_EQ(normalized("ST", "TX"), "tx");
   EXPECT_EQ(normalized("ST", "Bavaria"), "bavaria");
@@ -185,7 +197,10 @@ TEST(Zip, UsZipPlusFourAndInternationalCodes) {
   EXPECT_EQ(normalized("ZIP", "94035-1234"), "94035");
   EXPECT_EQ(normalized("ZIP", " M1 1AE "), "m11ae");
   EXPECT_EQ(normalized("ZIP", "1234-567"), "1234567");
-  EXPECT_EQ(normalized("ZIP", "SW1A\xC2\xA0" "1AA"), "sw1a1aa");
+  EXPECT_EQ(normalized("ZIP",
+                       "SW1A\xC2\xA0"
+                       "1AA"),
+            "sw1a1aa");
   EXPECT_EQ(normalized("ZIP", "1"), kNull);
   EXPECT_EQ(normalized("ZIP", " - "), kNull);
   EXPECT_EQ(normalized("ZIP", "SW1A.1AA"), "sw1a1aa");
@@ -206,7 +221,8 @@ TEST(Country, CodesNamesAndAliases) {
 
 TEST(UnhashedKeys, MadidLowercasedExternIdVerbatim) {
   EXPECT_EQ(hashed("MADID", " AB12CD-E345 "), "ab12cd-e345");
-  EXPECT_EQ(hashed("MADID", "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec"), kNull);
+  EXPECT_EQ(hashed("MADID", "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec"),
+            kNull);
   EXPECT_EQ(hashed("EXTERN_ID", "crm-000123"), "crm-000123");
   EXPECT_EQ(hashed("EXTERN_ID", " CRM 7 "), " CRM 7 ");
   EXPECT_EQ(hashed("EXTERN_ID", "   "), kNull);
@@ -229,7 +245,8 @@ TEST_P(EveryKey, InvalidUtf8IsNull) {
 }
 
 TEST_P(EveryKey, NeverTheHashOfTheEmptyString) {
-  const std::string empty_digest = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  const std::string empty_digest =
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
   for (const char* value : {"", "-", "'", "\xF0\x9F\x98\x80", "0", "+", ".", "@"})
     EXPECT_NE(hashed(key(), value), empty_digest) << key();
 }
@@ -244,7 +261,8 @@ TEST_P(EveryKey, TenMegabyteInputTerminates) {
 }
 
 TEST_P(EveryKey, HashedKeysGiveLowercaseHexOfTheNormalizedValue) {
-  for (const char* value : {"Mary", "1997-02-16", "+44 20 7946 0958", "mary@example.com", "US", "F"}) {
+  for (const char* value :
+       {"Mary", "1997-02-16", "+44 20 7946 0958", "mary@example.com", "US", "F"}) {
     auto value_normalized = normalized(key(), value);
     auto value_hashed = hashed(key(), value);
     ASSERT_EQ(value_normalized.has_value(), value_hashed.has_value());
@@ -260,8 +278,9 @@ TEST_P(EveryKey, HashedKeysGiveLowercaseHexOfTheNormalizedValue) {
 }
 
 TEST_P(EveryKey, NormalizingTwiceChangesNothing) {
-  for (const char* value : {"Mary-Jane O'Neil", "1997-02-16", "+44 20 7946 0958", "JOHN@EXAMPLE.COM",
-                            "New York", "SW1A 1AA", "United Kingdom", "Female", "\xC4\xB0stanbul"}) {
+  for (const char* value :
+       {"Mary-Jane O'Neil", "1997-02-16", "+44 20 7946 0958", "JOHN@EXAMPLE.COM", "New York",
+        "SW1A 1AA", "United Kingdom", "Female", "\xC4\xB0stanbul"}) {
     auto once = normalized(key(), value);
     if (once) {
       EXPECT_EQ(normalized(key(), *once), once) << key() << ": " << value;
@@ -270,7 +289,9 @@ TEST_P(EveryKey, NormalizingTwiceChangesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, EveryKey, ::testing::Range<std::size_t>(0, key_count),
-                         [](const auto& param_info) { return std::string(key_spec_at(param_info.param).name); });
+                         [](const auto& param_info) {
+                           return std::string(key_spec_at(param_info.param).name);
+                         });
 
 TEST(Keys, NamesAreCaseInsensitiveAndUnknownNamesListTheValidOnes) {
   EXPECT_EQ(find_key("email"), Key::Email);
@@ -281,9 +302,10 @@ TEST(Keys, NamesAreCaseInsensitiveAndUnknownNamesListTheValidOnes) {
     FAIL() << "parse_key accepted an unknown key";
   } catch (const InvalidArgument& error) {
     EXPECT_STREQ(error.what(), "unknown identifier key \"SSN\"");
-    EXPECT_NE(error.hint().find("EMAIL, PHONE, GEN, DOB, DOBY, DOBM, DOBD, FN, LN, FI, CT, ST, ZIP, "
-                                "COUNTRY, MADID, EXTERN_ID"),
-              std::string::npos);
+    EXPECT_NE(
+        error.hint().find("EMAIL, PHONE, GEN, DOB, DOBY, DOBM, DOBD, FN, LN, FI, CT, ST, ZIP, "
+                          "COUNTRY, MADID, EXTERN_ID"),
+        std::string::npos);
   }
 }
 
