@@ -62,7 +62,8 @@ def unknown_path(components):
 
 
 def unknown_field(field, node_type):
-    return invalid_parameter(f"Tried accessing nonexisting field ({field}) on node type ({node_type})")
+    return invalid_parameter(f"Tried accessing nonexisting field ({field}) on node type "
+                             f"({node_type})")
 
 
 def too_many_rows(count, limit):
@@ -152,7 +153,8 @@ def audience_limit_reached(limit):
 
 def replace_error(subcode, message):
     """2650 with one of the reference §3.3 subcodes."""
-    return GraphError(400, 2650, f"(#2650) Failed to update the custom audience: {message}", subcode)
+    return GraphError(400, 2650, f"(#2650) Failed to update the custom audience: {message}",
+                      subcode)
 
 
 def update_in_progress():
