@@ -14,6 +14,7 @@ raise_core_error(const ConnectorStatus *status)
 	ereport(ERROR,
 			(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
 			 errmsg("%s", status->message),
+			 status->detail[0] != '\0' ? errdetail("%s", status->detail) : 0,
 			 status->hint[0] != '\0' ? errhint("%s", status->hint) : 0));
 	pg_unreachable();
 }

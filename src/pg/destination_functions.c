@@ -1,0 +1,623 @@
+/*
+ * SQL functions that manage destinations: create, alter, verify, drop, grant
+ * and revoke. Only members of connector_admin may call them.
+ *
+ * These calls may carry an access token as a literal, so every error they
+ * raise is reported without the statement text (errhidestmt): with the
+ * default log_min_error_statement the server log would otherwise print the
+ * token next to the error.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+
+#include "core_errors.h"
+#include "destinations.h"
+#include "privileged.h"
+#include "settings.h"
+
+PG_FUNCTION_INFO_V1(fb_create_destination);
+PG_FUNCTION_INFO_V1(fb_alter_destination);
+PG_FUNCTION_INFO_V1(fb_verify_destination);
+PG_FUNCTION_INFO_V1(fb_drop_destination);
+PG_FUNCTION_INFO_V1(fb_grant_destination);
+PG_FUNCTION_INFO_V1(fb_revoke_destination);
+
+#define MAX_SECRET_LENGTH 4096
+
+/* Runs body(fcinfo); any error it raises is re-raised without the statement. */
+static Datum
+without_statement_in_errors(PGFunction body, FunctionCallInfo fcinfo)
+{
+	MemoryContext context = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = body(fcinfo);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
+		FlushErrorState();
+		error->hide_stmt = true;
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static void
+check_destination_name(const char *name)
+{
+	const char *c;
+
+	if (name == NULL || name[0] == '\0' || strlen(name) > 63)
+		goto invalid;
+	for (c = name; *c; c++)
+		if (!(isalnum((unsigned char) *c) || *c == '_' || *c == '-' || *c == '.'))
+			goto invalid;
+	return;
+invalid:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_NAME),
+			 errmsg("\"%s\" is not a valid destination name", name ? name : ""),
+			 errhint("Use 1 to 63 letters, digits, underscores, hyphens or dots, such as meta_main.")));
+}
+
+/* "act_123" or "123" -> "123". */
+static char *
+normalized_ad_account_id(const char *ad_account_id)
+{
+	const char *digits = ad_account_id;
+	size_t		length;
+
+	if (digits != NULL && strncmp(digits, "act_", 4) == 0)
+		digits += 4;
+	length = digits != NULL ? strlen(digits) : 0;
+	if (length == 0 || length > 20 || strspn(digits, "0123456789") != length)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a valid ad account id", ad_account_id ? ad_account_id : ""),
+				 errhint("Use act_ followed by the account's digits, or the digits alone, as Meta Ads Manager shows them.")));
+	return pstrdup(digits);
+}
+
+/*
+ * A secret must be printable ASCII without spaces: it travels in an HTTP
+ * header, where a line break would be an injection. The value is never shown.
+ */
+static void
+check_secret(const char *secret, const char *what, const char *destination)
+{
+	size_t		length = strlen(secret);
+	size_t		i;
+
+	if (length == 0 || length > MAX_SECRET_LENGTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the %s for destination \"%s\" is empty or too long", what, destination)));
+	for (i = 0; i < length; i++)
+		if (secret[i] <= ' ' || secret[i] > '~')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the %s for destination \"%s\" contains spaces or characters that are not printable ASCII",
+							what, destination),
+					 errhint("Paste the value exactly as Meta Business Settings shows it.")));
+}
+
+/*
+ * Reads a secret from a file on the database server, so that it never appears
+ * in SQL text, the server log or pg_stat_activity. Surrounding whitespace and
+ * a trailing newline are removed.
+ */
+static char *
+read_secret_file(const char *path, const char *what, const char *destination)
+{
+	FILE	   *file;
+	char	   *buffer = palloc(MAX_SECRET_LENGTH + 2);
+	size_t		length;
+	char	   *start;
+
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read the %s of destination \"%s\" from a file", what, destination),
+				 errhint("Reading server files needs superuser or membership in pg_read_server_files.")));
+	file = AllocateFile(path, "r");
+	if (file == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the %s file \"%s\" for destination \"%s\": %m", what, path, destination)));
+	length = fread(buffer, 1, MAX_SECRET_LENGTH + 1, file);
+	FreeFile(file);
+	if (length > MAX_SECRET_LENGTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the %s file \"%s\" is larger than %d bytes", what, path, MAX_SECRET_LENGTH)));
+	buffer[length] = '\0';
+	while (length > 0 && isspace((unsigned char) buffer[length - 1]))
+		buffer[--length] = '\0';
+	for (start = buffer; isspace((unsigned char) *start); start++)
+		;
+	return start;
+}
+
+/* The secret from the argument or the file, never both. */
+static char *
+secret_from(const char *literal, const char *path, const char *what, const char *destination)
+{
+	char	   *secret;
+
+	if (literal != NULL && path != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give the %s for destination \"%s\" either as a value or as a file, not both",
+						what, destination)));
+	if (literal == NULL && path == NULL)
+		return NULL;
+	secret = path != NULL ? read_secret_file(path, what, destination) : pstrdup(literal);
+	check_secret(secret, what, destination);
+	return secret;
+}
+
+static bytea *
+seal(const char *plaintext, int64 destination_id, const char *field)
+{
+	char	   *context = psprintf("destination/" INT64_FORMAT "/%s", destination_id, field);
+	const char *out;
+	size_t		out_len;
+	ConnectorStatus status;
+	bytea	   *sealed;
+
+	if (connector_seal_secret(key_file_path(), plaintext, strlen(plaintext), context,
+							  &out, &out_len, &status) == CONNECTOR_ERROR)
+		raise_core_error(&status);
+	sealed = palloc(VARHDRSZ + out_len);
+	SET_VARSIZE(sealed, VARHDRSZ + out_len);
+	memcpy(VARDATA(sealed), out, out_len);
+	return sealed;
+}
+
+/* Checks the credentials against the Graph API; raises what it finds. */
+static void
+verify_credentials(const char *destination, const char *ad_account_id,
+				   const char *access_token, const char *app_secret)
+{
+	DestinationCredentials credentials = {(char *) access_token, (char *) app_secret};
+	ConnectorGraphConfig config = graph_config(&credentials);
+	ConnectorStatus status;
+
+	if (connector_verify_account(&config, destination, ad_account_id, &status) == CONNECTOR_ERROR)
+		raise_graph_error(&status);
+}
+
+static int64
+spi_int64(const char *query, int nargs, Oid *argtypes, Datum *values)
+{
+	bool		isnull;
+
+	if (SPI_execute_with_args(query, nargs, argtypes, values, NULL, false, 1) < 0 || SPI_processed != 1)
+		elog(ERROR, "connector: \"%s\" returned no row", query);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static bool
+destination_exists(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	return spi_int64("SELECT count(*) FROM connector.destinations WHERE name = $1",
+					 1, argtypes, values) > 0;
+}
+
+/*
+ * fb_create_destination(name, ad_account_id, access_token, consent,
+ *                       app_secret, verify, token_file, app_secret_file)
+ */
+static Datum
+create_destination(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0);
+	char	   *ad_account_arg = text_arg(fcinfo, 1);
+	bool		consent = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	bool		verify = PG_ARGISNULL(5) || PG_GETARG_BOOL(5);
+	char	   *ad_account_id;
+	char	   *access_token;
+	char	   *app_secret;
+	char	   *caller = GetUserNameFromId(GetUserId(), false);
+	PrivilegedScope scope;
+	int64		destination_id;
+
+	require_destination_admin("create destinations");
+	check_destination_name(name);
+	if (!consent)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("destination \"%s\" needs consent => true", name),
+				 errdetail("Nothing is ever sent to a destination without a recorded consent."),
+				 errhint("consent => true records that you, %s, agree that hashed personal data of customers "
+						 "(e-mail addresses, phone numbers, names, addresses) leaves this database for Meta, "
+						 "as your privacy policy and Meta's Custom Audience terms allow.", caller)));
+	ad_account_id = normalized_ad_account_id(ad_account_arg);
+	access_token = secret_from(text_arg(fcinfo, 2), text_arg(fcinfo, 6), "access token", name);
+	if (access_token == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("destination \"%s\" needs an access token", name),
+				 errhint("Pass access_token => ..., or token_file => '/path/readable/by/the/server' to keep it out of SQL text and logs.")));
+	app_secret = secret_from(text_arg(fcinfo, 4), text_arg(fcinfo, 7), "app secret", name);
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (destination_exists(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("destination \"%s\" already exists", name),
+				 errhint("Change it with fb_alter_destination, or choose another name.")));
+	leave_privileged_scope(&scope);
+
+	/* No row is locked while the Graph API answers. */
+	if (verify)
+		verify_credentials(name, ad_account_id, access_token, app_secret);
+
+	enter_privileged_scope(&scope);
+	destination_id = spi_int64("SELECT pg_catalog.nextval('connector.destinations_destination_id_seq')",
+							   0, NULL, NULL);
+	{
+		Oid			argtypes[8] = {INT8OID, TEXTOID, TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, TEXTOID};
+		Datum		values[8];
+		char		nulls[8] = "        ";
+
+		values[0] = Int64GetDatum(destination_id);
+		values[1] = CStringGetTextDatum(name);
+		values[2] = CStringGetTextDatum(ad_account_id);
+		values[3] = PointerGetDatum(seal(access_token, destination_id, "access_token"));
+		if (app_secret != NULL)
+			values[4] = PointerGetDatum(seal(app_secret, destination_id, "app_secret"));
+		else
+		{
+			values[4] = (Datum) 0;
+			nulls[4] = 'n';
+		}
+		values[5] = CStringGetTextDatum(caller);
+		values[6] = BoolGetDatum(verify);
+		values[7] = CStringGetTextDatum(caller);
+		if (SPI_execute_with_args("INSERT INTO connector.destinations"
+								  " (destination_id, name, ad_account_id, access_token, app_secret,"
+								  "  owner, consent_by, consent_at, verified_at, status)"
+								  " VALUES ($1, $2, $3, $4, $5, $6, $8, pg_catalog.now(),"
+								  "  CASE WHEN $7 THEN pg_catalog.now() END,"
+								  "  CASE WHEN $7 THEN 'ok' ELSE 'unverified' END)",
+								  8, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into connector.destinations");
+	}
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	explicit_bzero(access_token, strlen(access_token));
+	if (app_secret != NULL)
+		explicit_bzero(app_secret, strlen(app_secret));
+	PG_RETURN_VOID();
+}
+
+Datum
+fb_create_destination(PG_FUNCTION_ARGS)
+{
+	return without_statement_in_errors(create_destination, fcinfo);
+}
+
+/*
+ * fb_alter_destination(name, new_name, access_token, app_secret, token_file,
+ *                      app_secret_file, remove_app_secret, verify)
+ */
+static Datum
+alter_destination(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0);
+	char	   *new_name = text_arg(fcinfo, 1);
+	bool		remove_app_secret = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
+	bool		verify = PG_ARGISNULL(7) || PG_GETARG_BOOL(7);
+	Destination *destination;
+	DestinationCredentials current;
+	char	   *access_token;
+	char	   *app_secret;
+	PrivilegedScope scope;
+	bool		credentials_change;
+
+	require_destination_admin("alter destinations");
+	destination = load_usable_destination(name);
+	access_token = secret_from(text_arg(fcinfo, 2), text_arg(fcinfo, 4), "access token", name);
+	app_secret = secret_from(text_arg(fcinfo, 3), text_arg(fcinfo, 5), "app secret", name);
+	if (remove_app_secret && app_secret != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot both set and remove the app secret of destination \"%s\"", name)));
+	credentials_change = access_token != NULL || app_secret != NULL || remove_app_secret;
+	if (!credentials_change && new_name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nothing to change for destination \"%s\"", name),
+				 errhint("Pass new_name, access_token (or token_file), app_secret (or app_secret_file) or remove_app_secret => true.")));
+	if (new_name != NULL)
+		check_destination_name(new_name);
+
+	if (credentials_change)
+	{
+		current = open_credentials(destination);
+		if (access_token == NULL)
+			access_token = current.access_token;
+		if (app_secret == NULL && !remove_app_secret)
+			app_secret = current.app_secret;
+		if (verify)
+			verify_credentials(name, destination->ad_account_id, access_token, app_secret);
+	}
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (new_name != NULL && strcmp(new_name, name) != 0 && destination_exists(new_name))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("destination \"%s\" already exists", new_name)));
+	{
+		Oid			argtypes[6] = {INT8OID, TEXTOID, BOOLOID, BYTEAOID, BYTEAOID, BOOLOID};
+		Datum		values[6];
+		char		nulls[6] = "      ";
+
+		values[0] = Int64GetDatum(destination->id);
+		values[1] = CStringGetTextDatum(new_name != NULL ? new_name : name);
+		values[2] = BoolGetDatum(credentials_change);
+		if (credentials_change)
+			values[3] = PointerGetDatum(seal(access_token, destination->id, "access_token"));
+		else
+		{
+			values[3] = (Datum) 0;
+			nulls[3] = 'n';
+		}
+		if (credentials_change && app_secret != NULL)
+			values[4] = PointerGetDatum(seal(app_secret, destination->id, "app_secret"));
+		else
+		{
+			values[4] = (Datum) 0;
+			nulls[4] = 'n';
+		}
+		values[5] = BoolGetDatum(verify);
+		if (SPI_execute_with_args("UPDATE connector.destinations SET name = $2,"
+								  " access_token = CASE WHEN $3 THEN $4 ELSE access_token END,"
+								  " app_secret = CASE WHEN $3 THEN $5 ELSE app_secret END,"
+								  " verified_at = CASE WHEN $3 AND $6 THEN pg_catalog.now()"
+								  "   WHEN $3 THEN NULL ELSE verified_at END,"
+								  " status = CASE WHEN $3 AND $6 THEN 'ok' WHEN $3 THEN 'unverified' ELSE status END,"
+								  " status_detail = CASE WHEN $3 THEN NULL ELSE status_detail END"
+								  " WHERE destination_id = $1",
+								  6, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update connector.destinations");
+	}
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	if (access_token != NULL)
+		explicit_bzero(access_token, strlen(access_token));
+	if (app_secret != NULL)
+		explicit_bzero(app_secret, strlen(app_secret));
+	PG_RETURN_VOID();
+}
+
+Datum
+fb_alter_destination(PG_FUNCTION_ARGS)
+{
+	return without_statement_in_errors(alter_destination, fcinfo);
+}
+
+static void
+record_check(int64 destination_id, const char *status, const char *detail)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3] = {Int64GetDatum(destination_id), CStringGetTextDatum(status),
+	(Datum) 0};
+	char		nulls[3] = "  n";
+
+	if (detail != NULL)
+	{
+		values[2] = CStringGetTextDatum(detail);
+		nulls[2] = ' ';
+	}
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("UPDATE connector.destinations SET status = $2, status_detail = $3,"
+							  " verified_at = CASE WHEN $2 = 'ok' THEN pg_catalog.now() ELSE verified_at END"
+							  " WHERE destination_id = $1",
+							  3, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.destinations");
+	leave_privileged_scope(&scope);
+	SPI_finish();
+}
+
+/*
+ * fb_verify_destination(name) RETURNS boolean: checks the stored credentials
+ * again (daily from pg_cron, for instance) and records the outcome in
+ * fb_destinations. A Graph API refusal is a WARNING and false, so that the
+ * recorded status survives; local problems are errors.
+ */
+static Datum
+verify_destination(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0);
+	Destination *destination;
+	DestinationCredentials credentials;
+	ConnectorGraphConfig config;
+	ConnectorStatus status;
+	ConnectorResult result;
+
+	require_destination_admin("verify destinations");
+	destination = load_usable_destination(name);
+	credentials = open_credentials(destination);
+	config = graph_config(&credentials);
+	result = connector_verify_account(&config, name, destination->ad_account_id, &status);
+	forget_credentials(&credentials);
+	if (result != CONNECTOR_ERROR)
+	{
+		record_check(destination->id, "ok", NULL);
+		PG_RETURN_BOOL(true);
+	}
+	CHECK_FOR_INTERRUPTS();
+	if (strncmp(status.sqlstate, "08", 2) == 0 || strcmp(status.sqlstate, "58000") == 0)
+		raise_core_error(&status);	/* could not ask: the recorded status stands */
+	record_check(destination->id,
+				 strcmp(status.sqlstate, "28000") == 0 ? "needs_reauth" : "error",
+				 status.message);
+	ereport(WARNING,
+			(errcode(MAKE_SQLSTATE(status.sqlstate[0], status.sqlstate[1], status.sqlstate[2],
+								   status.sqlstate[3], status.sqlstate[4])),
+			 errmsg("%s", status.message),
+			 status.hint[0] ? errhint("%s", status.hint) : 0));
+	PG_RETURN_BOOL(false);
+}
+
+Datum
+fb_verify_destination(PG_FUNCTION_ARGS)
+{
+	return without_statement_in_errors(verify_destination, fcinfo);
+}
+
+/*
+ * fb_drop_destination(name, delete_audiences): removes the destination and
+ * its secrets. With delete_audiences, the audiences connector created for it
+ * are deleted at Meta first; otherwise they stay in the ad account.
+ */
+static Datum
+drop_destination(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_arg(fcinfo, 0);
+	bool		delete_audiences = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	Destination *destination;
+	PrivilegedScope scope;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	List	   *audience_ids = NIL;
+	uint64		i;
+
+	require_destination_admin("drop destinations");
+	destination = load_usable_destination(name);
+	values[0] = Int64GetDatum(destination->id);
+
+	if (delete_audiences)
+	{
+		MemoryContext caller_context = CurrentMemoryContext;
+		DestinationCredentials credentials;
+		ConnectorGraphConfig config;
+		ListCell   *cell;
+
+		SPI_connect();
+		enter_privileged_scope(&scope);
+		if (SPI_execute_with_args("SELECT audience_id FROM connector.audiences WHERE destination_id = $1",
+								  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read connector.audiences");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller_context);
+
+			audience_ids = lappend(audience_ids, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			MemoryContextSwitchTo(old);
+		}
+		leave_privileged_scope(&scope);
+		SPI_finish();
+
+		credentials = open_credentials(destination);
+		config = graph_config(&credentials);
+		foreach(cell, audience_ids)
+		{
+			ConnectorStatus status;
+
+			if (connector_delete_audience(&config, name, lfirst(cell), &status) == CONNECTOR_ERROR)
+			{
+				forget_credentials(&credentials);
+				raise_graph_error(&status);
+			}
+		}
+		forget_credentials(&credentials);
+	}
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("DELETE FROM connector.destinations WHERE destination_id = $1",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete from connector.destinations");
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	if (delete_audiences && audience_ids != NIL)
+		ereport(NOTICE,
+				(errmsg("deleted %d audience(s) of destination \"%s\" at Meta", list_length(audience_ids), name)));
+	PG_RETURN_VOID();
+}
+
+Datum
+fb_drop_destination(PG_FUNCTION_ARGS)
+{
+	return without_statement_in_errors(drop_destination, fcinfo);
+}
+
+static void
+change_grant(FunctionCallInfo fcinfo, bool grant)
+{
+	char	   *name = text_arg(fcinfo, 0);
+	Oid			role = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
+	Destination *destination;
+	PrivilegedScope scope;
+	Oid			argtypes[2] = {INT8OID, OIDOID};
+	Datum		values[2];
+
+	require_destination_admin(grant ? "grant destinations" : "revoke destinations");
+	if (!OidIsValid(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a role is required")));
+	destination = load_usable_destination(name);
+	values[0] = Int64GetDatum(destination->id);
+	values[1] = ObjectIdGetDatum(role);
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args(grant
+							  ? "INSERT INTO connector.destination_grants (destination_id, grantee)"
+							  " VALUES ($1, $2) ON CONFLICT DO NOTHING"
+							  : "DELETE FROM connector.destination_grants WHERE destination_id = $1 AND grantee = $2",
+							  2, argtypes, values, NULL, false, 0) < 0)
+		elog(ERROR, "could not change connector.destination_grants");
+	if (!grant && SPI_processed == 0)
+		ereport(NOTICE,
+				(errmsg("role \"%s\" had no grant on destination \"%s\"",
+						GetUserNameFromId(role, false), name)));
+	leave_privileged_scope(&scope);
+	SPI_finish();
+}
+
+/* fb_grant_destination(name, role): the role may list audiences of and export to it. */
+Datum
+fb_grant_destination(PG_FUNCTION_ARGS)
+{
+	change_grant(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+Datum
+fb_revoke_destination(PG_FUNCTION_ARGS)
+{
+	change_grant(fcinfo, false);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,116 @@
+/*
+ * Settings. Anything that decides where an access token is sent (the API URL,
+ * the CA) or where the key that decrypts tokens lives is superuser-only: a
+ * role that could change it could send a destination's token to a server of
+ * its own.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "connector_shim.h"
+#include "settings.h"
+
+char	   *connector_key_file = NULL;
+char	   *connector_graph_api_url = NULL;
+char	   *connector_graph_api_version = NULL;
+char	   *connector_ca_file = NULL;
+int			connector_connect_timeout_ms = 10000;
+int			connector_request_timeout_ms = 120000;
+
+/* Developer setting: makes the core throw, to test the error funnel. */
+static int	debug_inject_fault = 0;
+
+static const struct config_enum_entry fault_options[] = {
+	{"none", 0, false},
+	{"out_of_memory", 1, false},
+	{"internal_error", 2, false},
+	{NULL, 0, false}
+};
+
+static void
+assign_debug_inject_fault(int newval, void *extra)
+{
+	connector_inject_fault(newval);
+}
+
+void
+define_settings(void)
+{
+	DefineCustomStringVariable("connector.key_file",
+							   "File holding the key that encrypts access tokens and app secrets.",
+							   "Empty: connector.key in the data directory, created with mode 0600 on first use.",
+							   &connector_key_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("connector.graph_api_url",
+							   "Base URL of the Graph API.",
+							   "https only; plain http is accepted for a loopback host (a local simulator).",
+							   &connector_graph_api_url,
+							   "https://graph.facebook.com",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("connector.graph_api_version",
+							   "Graph API version used in every request path.",
+							   NULL,
+							   &connector_graph_api_version,
+							   "v26.0",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("connector.ca_file",
+							   "CA certificates (PEM) trusted for the Graph API's TLS certificate.",
+							   "Empty: the system's trusted CAs.",
+							   &connector_ca_file,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.connect_timeout",
+							"Time allowed to connect to the Graph API.",
+							NULL,
+							&connector_connect_timeout_ms,
+							10000, 100, 600000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.request_timeout",
+							"Time allowed for one Graph API request, upload included.",
+							NULL,
+							&connector_request_timeout_ms,
+							120000, 1000, 3600000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("connector.debug_inject_fault",
+							 "Makes the C++ core throw on its next calls (for tests).",
+							 "none, out_of_memory (std::bad_alloc) or internal_error.",
+							 &debug_inject_fault,
+							 0,
+							 fault_options,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL,
+							 assign_debug_inject_fault,
+							 NULL);
+
+	MarkGUCPrefixReserved("connector");
+}
+
+const char *
+key_file_path(void)
+{
+	if (connector_key_file != NULL && connector_key_file[0] != '\0')
+		return connector_key_file;
+	return psprintf("%s/connector.key", DataDir);
+}

@@ -1,0 +1,19 @@
+/*
+ * connector's settings (GUCs), defined once in _PG_init.
+ */
+#ifndef CONNECTOR_SETTINGS_H
+#define CONNECTOR_SETTINGS_H
+
+extern char *connector_key_file;
+extern char *connector_graph_api_url;
+extern char *connector_graph_api_version;
+extern char *connector_ca_file;
+extern int	connector_connect_timeout_ms;
+extern int	connector_request_timeout_ms;
+
+extern void define_settings(void);
+
+/* The key file: connector.key_file, or connector.key in the data directory. */
+extern const char *key_file_path(void);
+
+#endif							/* CONNECTOR_SETTINGS_H */

@@ -1,0 +1,175 @@
+// noexcept wrappers for destinations: secrets at rest and the Graph API calls
+// made outside exports. Secrets pass through here only as long as a call needs
+// them and are wiped afterwards.
+
+#include <openssl/crypto.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "connector_shim.h"
+#include "graph_account.hpp"
+#include "key_file.hpp"
+#include "secret_box.hpp"
+#include "status.hpp"
+
+struct ConnectorAudienceList {
+  std::vector<connector::AudienceInfo> audiences;
+};
+
+namespace {
+
+using connector::shim::guarded;
+
+std::string& sealed_buffer() {
+  thread_local std::string buffer;
+  return buffer;
+}
+
+std::string& opened_secret() {
+  thread_local std::string secret;
+  return secret;
+}
+
+std::string& audience_id_buffer() {
+  thread_local std::string buffer;
+  return buffer;
+}
+
+void wipe(std::string& text) {
+  OPENSSL_cleanse(text.data(), text.size());
+  text.clear();
+}
+
+connector::GraphSettings settings_of(const ConnectorGraphConfig& config) {
+  connector::GraphSettings settings;
+  settings.base_url = config.base_url;
+  settings.api_version = config.api_version;
+  settings.ca_file = config.ca_file != nullptr ? config.ca_file : "";
+  settings.connect_timeout_ms = config.connect_timeout_ms;
+  settings.request_timeout_ms = config.request_timeout_ms;
+  return settings;
+}
+
+// A client with the config's credentials, which live exactly as long as it.
+struct ConfiguredClient {
+  connector::Credentials credentials;
+  connector::GraphClient client;
+  explicit ConfiguredClient(const ConnectorGraphConfig& config)
+      : credentials{config.access_token,
+                    config.app_secret != nullptr ? config.app_secret : ""},
+        client(settings_of(config), credentials, config.should_abort) {}
+};
+
+}  // namespace
+
+extern "C" ConnectorResult connector_seal_secret(const char* key_path, const char* plaintext,
+                                                 size_t plaintext_len, const char* context,
+                                                 const char** out, size_t* out_len,
+                                                 ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    connector::SecretKey key = connector::load_or_create_key(key_path, true);
+    sealed_buffer() = connector::seal_secret(key, {plaintext, plaintext_len}, context);
+    *out = sealed_buffer().data();
+    *out_len = sealed_buffer().size();
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" ConnectorResult connector_open_secret(const char* key_path, const char* sealed,
+                                                 size_t sealed_len, const char* context,
+                                                 const char* description, const char** out,
+                                                 size_t* out_len,
+                                                 ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    try {
+      connector::SecretKey key = connector::load_or_create_key(key_path, false);
+      wipe(opened_secret());
+      opened_secret() = connector::open_secret(key, {sealed, sealed_len}, context);
+    } catch (const connector::Error& error) {
+      // Say which secret could not be opened; the cause follows.
+      throw connector::SecretError(std::string("cannot decrypt ") + description + ": " + error.what(),
+                                   error.hint());
+    }
+    *out = opened_secret().data();
+    *out_len = opened_secret().size();
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" void connector_forget_secret(void) noexcept { wipe(opened_secret()); }
+
+extern "C" ConnectorResult connector_verify_account(const ConnectorGraphConfig* config,
+                                                    const char* destination,
+                                                    const char* ad_account_id,
+                                                    ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    ConfiguredClient configured(*config);
+    connector::verify_account_access(configured.client, destination, ad_account_id);
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" ConnectorAudienceList* connector_list_audiences(const ConnectorGraphConfig* config,
+                                                           const char* destination,
+                                                           const char* ad_account_id,
+                                                           ConnectorStatus* status) noexcept {
+  std::unique_ptr<ConnectorAudienceList> list;
+  ConnectorResult result = guarded(status, [&] {
+    ConfiguredClient configured(*config);
+    list = std::make_unique<ConnectorAudienceList>();
+    list->audiences = connector::list_audiences(configured.client, destination, ad_account_id);
+    return CONNECTOR_VALUE;
+  });
+  return result == CONNECTOR_VALUE ? list.release() : nullptr;
+}
+
+extern "C" size_t connector_audience_count(const ConnectorAudienceList* list) noexcept {
+  return list->audiences.size();
+}
+
+extern "C" ConnectorAudience connector_audience_at(const ConnectorAudienceList* list,
+                                                   size_t index) noexcept {
+  const connector::AudienceInfo& info = list->audiences[index];
+  return ConnectorAudience{info.id.c_str(),
+                           info.name.c_str(),
+                           info.subtype.c_str(),
+                           info.description.c_str(),
+                           info.approximate_count_lower_bound,
+                           info.approximate_count_upper_bound,
+                           info.operation_status_code,
+                           info.operation_status.c_str(),
+                           info.delivery_status_code,
+                           info.delivery_status.c_str()};
+}
+
+extern "C" void connector_free_audience_list(ConnectorAudienceList* list) noexcept { delete list; }
+
+extern "C" ConnectorResult connector_create_audience(const ConnectorGraphConfig* config,
+                                                     const char* destination,
+                                                     const char* ad_account_id, const char* name,
+                                                     const char* description,
+                                                     const char** audience_id,
+                                                     size_t* audience_id_len,
+                                                     ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    ConfiguredClient configured(*config);
+    audience_id_buffer() = connector::create_audience(configured.client, destination,
+                                                      ad_account_id, name, description);
+    *audience_id = audience_id_buffer().data();
+    *audience_id_len = audience_id_buffer().size();
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" ConnectorResult connector_delete_audience(const ConnectorGraphConfig* config,
+                                                     const char* destination,
+                                                     const char* audience_id,
+                                                     ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    ConfiguredClient configured(*config);
+    connector::delete_audience(configured.client, destination, audience_id);
+    return CONNECTOR_VALUE;
+  });
+}
