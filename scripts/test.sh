@@ -3,7 +3,7 @@
 #   1. core unit tests (GoogleTest via ctest), then again under ASan + UBSan
 #   2. a bounded libFuzzer run over every key's normalizer
 #   3. the extension built and installed, pg_regress as the postgres user
-#      against a throwaway cluster
+#      against a throwaway cluster and the Graph API simulator
 #   4. the Graph API simulator's own tests
 # Prints one "N passed, N failed" line; exits non-zero on any failure.
 # FUZZ_SECONDS (default 60) bounds the fuzz run.
@@ -14,9 +14,11 @@ cd "$repo"
 work=$(mktemp -d /tmp/connector-test.XXXXXX)
 chmod 755 "$work"
 source scripts/lib/cluster.sh
+source scripts/lib/graph_sim.sh
 
 cleanup() {
   cluster_stop "$work/cluster"
+  graph_sim_stop "$work/graph_sim"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -83,7 +85,11 @@ fi
 
 step "extension: build, install, pg_regress"
 if make -j2 >"$work/make.log" 2>&1 && make install >>"$work/make.log" 2>&1; then
-  cluster_start "$work/cluster" || record "cluster start" 0 1
+  # The regression tests talk to the Graph API simulator, never to Meta.
+  graph_sim_start "$work/graph_sim" --config test/fixtures/regress_graph_sim.json ||
+    record "graph_sim start" 0 1
+  cluster_start "$work/cluster" "connector.graph_api_url = '$GRAPH_SIM_URL'" ||
+    record "cluster start" 0 1
   # pg_regress runs as postgres, from a copy it can write its results into.
   regress="$work/regress"
   mkdir -p "$regress"
