@@ -4,7 +4,10 @@
 #   2. a bounded libFuzzer run over every key's normalizer
 #   3. the extension built and installed, pg_regress as the postgres user
 #      against a throwaway cluster and the Graph API simulator
-#   4. the Graph API simulator's own tests
+#   4. integration tests against the real server and the simulator (pg_dump,
+#      key files, TLS, app secret proof, cancellation), and a search of the
+#      server log for any test secret
+#   5. the Graph API simulator's own tests
 # Prints one "N passed, N failed" line; exits non-zero on any failure.
 # FUZZ_SECONDS (default 60) bounds the fuzz run.
 set -uo pipefail
@@ -46,6 +49,25 @@ run_ctest() { # run_ctest NAME BUILD_DIR
   else
     [ "$failures" -gt 0 ] && grep -E '\(Failed\)|Failure' "$log" | head -n 40
     record "$1" $((total - failures)) "$failures"
+  fi
+}
+
+# unittest prints "Ran N tests" and "FAILED (failures=F, errors=E)" or "OK".
+run_unittest() { # run_unittest NAME DIRECTORY
+  local log="$work/$1.log"
+  python3 -m unittest discover -s "$2" -v >"$log" 2>&1
+  tail -n 4 "$log"
+  local ran bad=0 count
+  ran=$(sed -nE 's/^Ran ([0-9]+) tests?.*/\1/p' "$log")
+  for count in $(grep -oE '(failures|errors)=[0-9]+' "$log" | cut -d= -f2); do
+    bad=$((bad + count))
+  done
+  if [ -z "$ran" ] || [ "$ran" -eq 0 ]; then
+    tail -n 30 "$log"
+    record "$1" 0 1
+  else
+    [ "$bad" -gt 0 ] && grep -E '^(FAIL|ERROR):' "$log" | head -n 20
+    record "$1" $((ran - bad)) "$bad"
   fi
 }
 
@@ -107,27 +129,29 @@ if make -j2 >"$work/make.log" 2>&1 && make install >>"$work/make.log" 2>&1; then
   else
     record "pg_regress" $((total - failures)) "$failures"
   fi
+
+  step "integration tests (real server, simulator, pg_dump, key files, TLS)"
+  CONNECTOR_REPO="$repo" CONNECTOR_DATA_DIR="$work/cluster/data" \
+    CONNECTOR_SERVER_LOG="$work/cluster/server.log" \
+    run_unittest "integration" test/integration
+
+  step "no secret in the server log of the whole run"
+  # Every token and app secret the tests use starts with EAAregress or EAAintegration.
+  leaks=$(grep -cE 'EAA(regress|integration)' "$work/cluster/server.log")
+  if [ "$leaks" -eq 0 ]; then
+    echo "none of the test secrets appears in $(wc -l <"$work/cluster/server.log") log lines"
+    record "server log without secrets" 1 0
+  else
+    grep -nE 'EAA(regress|integration)' "$work/cluster/server.log" | cut -c1-200 | head -n 5
+    record "server log without secrets" 0 1
+  fi
 else
   tail -n 40 "$work/make.log"
   record "extension (build)" 0 1
 fi
 
-if [ -d test/graph_sim ]; then
-  step "Graph API simulator tests"
-  python3 -m unittest discover -s test/graph_sim >"$work/graph_sim.log" 2>&1
-  tail -n 4 "$work/graph_sim.log"
-  ran=$(sed -nE 's/^Ran ([0-9]+) tests?.*/\1/p' "$work/graph_sim.log")
-  bad=0
-  for count in $(grep -oE '(failures|errors)=[0-9]+' "$work/graph_sim.log" | cut -d= -f2); do
-    bad=$((bad + count))
-  done
-  if [ -z "$ran" ]; then
-    tail -n 30 "$work/graph_sim.log"
-    record "graph_sim" 0 1
-  else
-    record "graph_sim" $((ran - bad)) "$bad"
-  fi
-fi
+step "Graph API simulator tests"
+run_unittest "graph_sim" test/graph_sim
 
 step "summary"
 cat "$work/summary"
