@@ -122,8 +122,9 @@ void raise_graph_failure(const GraphRequestError& failure, const std::string& de
       throw ExternalError(Kind::AuthenticationFailed,
                           "the Graph API refused the access token" + where + said,
                           "Issue a new token with the ads_management permission (a System User "
-                          "token from Meta Business Settings does not expire) and set it with "
-                          "fb_alter_destination('" + destination + "', access_token => ...).",
+                          "token from Meta Business Settings does not expire); for an existing "
+                          "destination set it with fb_alter_destination('" + destination +
+                              "', access_token => ...).",
                           trace_detail(error));
     case ErrorClass::Operator:
       if (error.code == 2635)

@@ -34,24 +34,9 @@ may_use_destination(Oid user, int64 destination_id)
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-static char *
-copy_text_column(HeapTuple tuple, TupleDesc desc, int column, MemoryContext context)
-{
-	bool		isnull;
-	Datum		value = SPI_getbinval(tuple, desc, column, &isnull);
-	MemoryContext old;
-	char	   *copy;
-
-	if (isnull)
-		return NULL;
-	old = MemoryContextSwitchTo(context);
-	copy = TextDatumGetCString(value);
-	MemoryContextSwitchTo(old);
-	return copy;
-}
-
+/* A copy, in `context`, of a text or bytea column; NULL for SQL NULL. */
 static bytea *
-copy_bytea_column(HeapTuple tuple, TupleDesc desc, int column, MemoryContext context)
+copy_varlena_column(HeapTuple tuple, TupleDesc desc, int column, MemoryContext context)
 {
 	bool		isnull;
 	Datum		value = SPI_getbinval(tuple, desc, column, &isnull);
@@ -64,6 +49,14 @@ copy_bytea_column(HeapTuple tuple, TupleDesc desc, int column, MemoryContext con
 	copy = DatumGetByteaPCopy(value);
 	MemoryContextSwitchTo(old);
 	return copy;
+}
+
+static char *
+copy_text_column(HeapTuple tuple, TupleDesc desc, int column, MemoryContext context)
+{
+	bytea	   *copy = copy_varlena_column(tuple, desc, column, context);
+
+	return copy != NULL ? MemoryContextStrdup(context, text_to_cstring((text *) copy)) : NULL;
 }
 
 Destination *
@@ -93,8 +86,8 @@ load_usable_destination(const char *name)
 		destination->id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 		destination->name = copy_text_column(tuple, desc, 2, caller_context);
 		destination->ad_account_id = copy_text_column(tuple, desc, 3, caller_context);
-		destination->sealed_access_token = copy_bytea_column(tuple, desc, 4, caller_context);
-		destination->sealed_app_secret = copy_bytea_column(tuple, desc, 5, caller_context);
+		destination->sealed_access_token = copy_varlena_column(tuple, desc, 4, caller_context);
+		destination->sealed_app_secret = copy_varlena_column(tuple, desc, 5, caller_context);
 		destination->status = copy_text_column(tuple, desc, 6, caller_context);
 		allowed = may_use_destination(user, destination->id);
 	}
