@@ -26,6 +26,11 @@ class InvalidArgument : public Error {
   using Error::Error;
 };
 
+// A segment column named by a mapping does not exist.
+class UndefinedColumn : public Error {
+  using Error::Error;
+};
+
 // The key file that encrypts stored secrets is missing, unsafe or unusable.
 class KeyFileError : public Error {
   using Error::Error;

@@ -41,6 +41,9 @@ struct KeySpec {
   std::string_view name;  // Meta's schema name, upper case
   bool hashed;            // SHA-256 before sending; MADID and EXTERN_ID are sent as is
   Normalizer normalize;
+  // Segment column names an export maps to this key when no mapping is given,
+  // space-separated, lowercase.
+  std::string_view column_names;
 };
 
 inline constexpr std::size_t key_count = 16;

@@ -1,0 +1,146 @@
+// Export mapping, row encoding and payload bodies: what reaches Meta for a
+// given segment row.
+
+#include "export_rows.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "errors.hpp"
+#include "identifier.hpp"
+
+namespace connector {
+namespace {
+
+using Values = std::vector<std::optional<std::string_view>>;
+
+std::string hashed(Key key, std::string_view value) {
+  std::string out;
+  EXPECT_TRUE(hash_identifier(key, value, out)) << value;
+  return out;
+}
+
+TEST(ExportMapping, ColumnsMatchedByNameInKeyTableOrder) {
+  auto mapping = resolve_mapping(
+      "crm.vip", {"id", "Last_Name", "email", "first_name", "zip", "birth_date"}, "", "");
+  EXPECT_EQ(mapping.schema,
+            (std::vector<std::string>{"EMAIL", "DOBY", "DOBM", "DOBD", "FN", "LN", "ZIP"}));
+  EXPECT_EQ(mapping.columns[0].column, 2u);
+  EXPECT_EQ(mapping.columns[2].column_name, "first_name");
+  EXPECT_EQ(mapping.key_identifier, KeyIdentifier::Any);
+}
+
+TEST(ExportMapping, ExplicitMappingWithPrehashedColumn) {
+  auto mapping = resolve_mapping(
+      "crm.vip", {"mail", "tel", "email_sha"},
+      R"({"phone": "tel", "EMAIL": {"column": "email_sha", "prehashed": true}})", "phone");
+  ASSERT_EQ(mapping.columns.size(), 2u);
+  EXPECT_EQ(mapping.columns[0].key, Key::Email);
+  EXPECT_TRUE(mapping.columns[0].prehashed);
+  EXPECT_EQ(mapping.columns[1].column_name, "tel");
+  EXPECT_EQ(mapping.key_identifier, KeyIdentifier::Phone);
+}
+
+TEST(ExportMapping, ErrorsBeforeAnythingIsSent) {
+  std::vector<std::string> columns = {"email", "first_name"};
+  EXPECT_THROW(resolve_mapping("s", columns, R"({"EMAIL": "mail"})", ""), UndefinedColumn);
+  EXPECT_THROW(resolve_mapping("s", columns, R"({"SSN": "email"})", ""), InvalidArgument);
+  EXPECT_THROW(resolve_mapping("s", columns, R"(["email"])", ""), InvalidArgument);
+  EXPECT_THROW(resolve_mapping("s", columns, "", "phone"), UndefinedColumn);
+  EXPECT_THROW(resolve_mapping("s", columns, "", "fax"), InvalidArgument);
+  EXPECT_THROW(resolve_mapping("s", {"city"}, "", ""), UndefinedColumn);
+  EXPECT_THROW(
+      resolve_mapping("s", columns, R"({"EXTERN_ID": {"column": "email", "prehashed": true}})", ""),
+      InvalidArgument);
+  EXPECT_THROW(resolve_mapping("s", {"dob", "y", "email"},
+                               R"({"DOB": "dob", "DOBY": "y", "EMAIL": "email"})", ""),
+               InvalidArgument);
+  try {
+    resolve_mapping("crm.vip", columns, R"({"EMAIL": "mail"})", "");
+  } catch (const UndefinedColumn& error) {
+    EXPECT_STREQ(error.what(), "column \"mail\" mapped to EMAIL does not exist in segment crm.vip");
+    EXPECT_EQ(error.hint(), "Its columns are: email, first_name.");
+  }
+}
+
+TEST(RowEncoder, HashesEachValueAsFbHashDoes) {
+  auto mapping =
+      resolve_mapping("s", {"email", "phone", "country", "birth_date", "external_id"}, "", "");
+  RowEncoder encoder(mapping);
+  std::vector<std::string> cells;
+  // In mapping order: EMAIL, PHONE, DOB, COUNTRY, EXTERN_ID.
+  Values row = {" Mary@Example.com ", "020 7946 0958", "1997-02-16", "GB", "crm-7"};
+  ASSERT_EQ(encoder.encode(row, cells), std::nullopt);
+  ASSERT_EQ(mapping.schema, (std::vector<std::string>{"EMAIL", "PHONE", "DOBY", "DOBM", "DOBD",
+                                                      "COUNTRY", "EXTERN_ID"}));
+  EXPECT_EQ(cells[0], hashed(Key::Email, "mary@example.com"));
+  EXPECT_EQ(cells[1], hashed(Key::Phone, "+442079460958"));  // the row's country applies
+  EXPECT_EQ(cells[2], hashed(Key::BirthYear, "1997"));
+  EXPECT_EQ(cells[3], hashed(Key::BirthMonth, "02"));
+  EXPECT_EQ(cells[4], hashed(Key::BirthDay, "16"));
+  EXPECT_EQ(cells[5], hashed(Key::Country, "gb"));
+  EXPECT_EQ(cells[6], "crm-7");
+}
+
+TEST(RowEncoder, InvalidValuesAreEmptyCellsAndRowsWithoutIdentifierAreSkipped) {
+  auto mapping = resolve_mapping("s", {"email", "phone", "gender"}, "", "");
+  RowEncoder encoder(mapping);
+  std::vector<std::string> cells;
+  EXPECT_EQ(encoder.encode({"not an email", std::nullopt, "f"}, cells), SkipReason::NoIdentifier);
+  EXPECT_EQ(encoder.encode({"not an email", "+1 650 555 1212", "unknown"}, cells), std::nullopt);
+  EXPECT_EQ(cells[0], "");
+  EXPECT_EQ(cells[2], "");
+  EXPECT_NE(cells[1], "");
+}
+
+TEST(RowEncoder, KeyIdentifierDecidesWhatIsRequired) {
+  auto by_email = resolve_mapping("s", {"email", "phone"}, "", "email");
+  RowEncoder email_encoder(by_email);
+  std::vector<std::string> cells;
+  EXPECT_EQ(email_encoder.encode({std::nullopt, "+1 650 555 1212"}, cells),
+            SkipReason::InvalidEmail);
+  auto by_name = resolve_mapping("s", {"first_name", "last_name", "city"}, "", "name_and_address");
+  RowEncoder name_encoder(by_name);
+  EXPECT_EQ(name_encoder.encode({"Mary", "Smith", std::nullopt}, cells),
+            SkipReason::IncompleteNameAndAddress);
+  EXPECT_EQ(name_encoder.encode({"Mary", "Smith", "Paris"}, cells), std::nullopt);
+}
+
+TEST(RowEncoder, PrehashedValuesAreCheckedNotHashedAgain) {
+  auto mapping =
+      resolve_mapping("s", {"h"}, R"({"EMAIL": {"column": "h", "prehashed": true}})", "");
+  RowEncoder encoder(mapping);
+  std::vector<std::string> cells;
+  std::string digest = hashed(Key::Email, "mary@example.com");
+  EXPECT_EQ(encoder.encode({digest}, cells), std::nullopt);
+  EXPECT_EQ(cells[0], digest);
+  EXPECT_EQ(
+      encoder.encode({"F1904CF1A9D73A55FA5DE0AC823C4403DED71AFD4C3248D00BDCD0866552BB79"}, cells),
+      SkipReason::NoIdentifier);
+  EXPECT_EQ(encoder.encode({"mary@example.com"}, cells), SkipReason::NoIdentifier);
+  EXPECT_EQ(encoder.rejected_prehashed_values(), 2);
+}
+
+TEST(PayloadWriter, BodyIsTheJsonMetaDocuments) {
+  PayloadWriter writer({"EMAIL", "EXTERN_ID"});
+  writer.add_row({"aa", "crm \"7\"\n"});
+  writer.add_row({"", "x"});
+  EXPECT_EQ(writer.rows(), 2u);
+  auto body = nlohmann::json::parse(writer.finish(7302114486112359, 3, true, 25001));
+  EXPECT_EQ(body["payload"]["schema"], nlohmann::json({"EMAIL", "EXTERN_ID"}));
+  EXPECT_EQ(body["payload"]["is_raw"], true);
+  EXPECT_EQ(body["payload"]["data"][0][1], "crm \"7\"\n");
+  EXPECT_EQ(body["payload"]["data"][1][0], "");
+  EXPECT_EQ(body["session"]["session_id"], 7302114486112359);
+  EXPECT_EQ(body["session"]["batch_seq"], 3);
+  EXPECT_EQ(body["session"]["last_batch_flag"], true);
+  EXPECT_EQ(body["session"]["estimated_num_total"], 25001);
+  EXPECT_EQ(writer.rows(), 0u);
+  writer.add_row({"bb", ""});
+  auto next = nlohmann::json::parse(writer.finish(1, 4, false, 0));
+  EXPECT_EQ(next["payload"]["data"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace connector
