@@ -119,14 +119,23 @@ PayloadWriter::PayloadWriter(const std::vector<std::string>& schema) {
   prefix_ += "],\"is_raw\":true,\"data\":[";
 }
 
-void PayloadWriter::add_row(const std::vector<std::string>& cells) {
-  if (rows_ > 0) data_.push_back(',');
-  data_.push_back('[');
+std::string row_json(const std::vector<std::string>& cells) {
+  std::string row = "[";
   for (std::size_t i = 0; i < cells.size(); ++i) {
-    if (i > 0) data_.push_back(',');
-    append_json_string(data_, cells[i]);
+    if (i > 0) row.push_back(',');
+    append_json_string(row, cells[i]);
   }
-  data_.push_back(']');
+  row.push_back(']');
+  return row;
+}
+
+void PayloadWriter::add_row(const std::vector<std::string>& cells) {
+  add_row_json(row_json(cells));
+}
+
+void PayloadWriter::add_row_json(std::string_view row) {
+  if (rows_ > 0) data_.push_back(',');
+  data_ += row;
   ++rows_;
 }
 

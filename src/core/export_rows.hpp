@@ -47,6 +47,8 @@ class PayloadWriter {
   explicit PayloadWriter(const std::vector<std::string>& schema);
 
   void add_row(const std::vector<std::string>& cells);
+  // A row already written as a JSON array by row_json().
+  void add_row_json(std::string_view row);
   std::size_t rows() const noexcept { return rows_; }
 
   // {"payload": {...}, "session": {...}}; starts the next batch empty.
@@ -58,6 +60,9 @@ class PayloadWriter {
   std::string data_;
   std::size_t rows_ = 0;
 };
+
+// The row as a JSON array of strings: what a payload's data holds per row.
+std::string row_json(const std::vector<std::string>& cells);
 
 // Appends `text` as a JSON string literal.
 void append_json_string(std::string& out, std::string_view text);

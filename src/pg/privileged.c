@@ -21,7 +21,7 @@
 
 #include "privileged.h"
 
-static Oid
+Oid
 extension_owner(void)
 {
 	Oid			extension_oid = get_extension_oid("connector", false);

@@ -16,6 +16,9 @@ typedef struct PrivilegedScope
 extern void enter_privileged_scope(PrivilegedScope *scope);
 extern void leave_privileged_scope(PrivilegedScope *scope);
 
+/* The extension's owner: the role internal tables belong to. */
+extern Oid	extension_owner(void);
+
 /* The role connector_admin or connector_exporter, or InvalidOid if it is missing. */
 extern Oid	connector_role(const char *name);
 

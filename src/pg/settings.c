@@ -6,6 +6,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -18,6 +20,11 @@ char	   *connector_graph_api_version = NULL;
 char	   *connector_ca_file = NULL;
 int			connector_connect_timeout_ms = 10000;
 int			connector_request_timeout_ms = 120000;
+int			connector_batch_size = 10000;
+int			connector_max_parallel_requests = 4;
+int			connector_max_retries = 7;
+int			connector_retry_base_delay_ms = 2000;
+int			connector_max_profiles_per_export = 10000000;
 
 /* Developer setting: makes the core throw, to test the error funnel. */
 static int	debug_inject_fault = 0;
@@ -90,6 +97,51 @@ define_settings(void)
 							120000, 1000, 3600000,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.batch_size",
+							"Rows per Graph API request of an export (Meta's maximum is 10,000).",
+							NULL,
+							&connector_batch_size,
+							10000, 1, 10000,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.max_parallel_requests",
+							"Graph API requests an export keeps in flight at once.",
+							NULL,
+							&connector_max_parallel_requests,
+							4, 1, 64,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.max_retries",
+							"Retries of one batch after throttling or temporary failures.",
+							NULL,
+							&connector_max_retries,
+							7, 0, 100,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.retry_base_delay",
+							"First retry delay; it doubles per retry, with jitter, up to 15 minutes.",
+							"Throttling answers that say how long to wait take precedence.",
+							&connector_retry_base_delay_ms,
+							2000, 10, 600000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.max_profiles_per_export",
+							"Largest segment an export sends; a larger one fails before anything is sent.",
+							NULL,
+							&connector_max_profiles_per_export,
+							10000000, 1, INT_MAX,
+							PGC_SUSET,
+							0,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("connector.debug_inject_fault",

@@ -10,6 +10,11 @@ extern char *connector_graph_api_version;
 extern char *connector_ca_file;
 extern int	connector_connect_timeout_ms;
 extern int	connector_request_timeout_ms;
+extern int	connector_batch_size;
+extern int	connector_max_parallel_requests;
+extern int	connector_max_retries;
+extern int	connector_retry_base_delay_ms;
+extern int	connector_max_profiles_per_export;
 
 extern void define_settings(void);
 

@@ -127,6 +127,99 @@ ConnectorResult connector_delete_audience(const ConnectorGraphConfig *config,
 										  const char *destination, const char *audience_id,
 										  ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 
+/*
+ * Exports. An encoder resolves a segment's mapping once (every mistake is an
+ * error before anything is sent) and turns each row into a payload row.
+ */
+typedef struct ConnectorExportEncoder ConnectorExportEncoder;
+
+/* NULL on error. mapping_json and key_identifier may be NULL. */
+ConnectorExportEncoder *connector_export_encoder_new(const char *segment,
+													 const char *const *column_names,
+													 int column_count,
+													 const char *mapping_json,
+													 const char *key_identifier,
+													 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+void		connector_export_encoder_free(ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
+/* The mapped columns: how many, and each one's position among the segment's columns. */
+int			connector_export_encoder_column_count(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
+int			connector_export_encoder_column(const ConnectorExportEncoder *encoder, int index) CONNECTOR_NOEXCEPT;
+/* Meta's schema as a JSON array, e.g. ["EMAIL","PHONE"]. */
+const char *connector_export_encoder_schema(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
+
+#define CONNECTOR_SKIP_REASONS 4
+const char *connector_skip_reason_name(int reason) CONNECTOR_NOEXCEPT;
+
+/*
+ * One row, values in mapped-column order (NULL pointer: SQL NULL). On
+ * CONNECTOR_VALUE *row_json is the payload row (valid until the next call);
+ * on CONNECTOR_NO_VALUE the row is skipped for *skip_reason.
+ */
+ConnectorResult connector_export_encode_row(ConnectorExportEncoder *encoder,
+											const char *const *values, const size_t *lengths,
+											const char **row_json, size_t *row_json_len,
+											int *skip_reason,
+											ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+int64_t		connector_export_rejected_prehashed(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
+
+typedef enum ConnectorUploadOperation
+{
+	CONNECTOR_UPLOAD_ADD = 0,
+	CONNECTOR_UPLOAD_REMOVE = 1,
+	CONNECTOR_UPLOAD_REPLACE = 2
+} ConnectorUploadOperation;
+
+typedef struct ConnectorSenderConfig
+{
+	ConnectorUploadOperation operation;
+	const char *audience_id;
+	int64_t		session_id;
+	int64_t		estimated_total;
+	int			batch_size;
+	int			max_in_flight;
+	int			max_attempts;
+	int64_t		base_delay_ms;
+} ConnectorSenderConfig;
+
+/* What became of one batch, as the sender reports it. */
+typedef struct ConnectorBatchResult
+{
+	uint64_t	batch_seq;
+	int64_t		rows;
+	bool		succeeded;
+	bool		outcome_unknown;
+	int			attempts;
+	int64_t		num_received;
+	int64_t		num_invalid_entries;
+	int			error_code;		/* Meta's code and subcode when it failed */
+	int			error_subcode;
+	bool		needs_reauth;	/* the token was refused */
+	char		sqlstate[6];
+	char		message[512];
+} ConnectorBatchResult;
+
+typedef struct ConnectorExportSender ConnectorExportSender;
+
+/* NULL on error. The encoder gives the schema and must outlive the sender. */
+ConnectorExportSender *connector_export_sender_new(const ConnectorGraphConfig *graph,
+												   const ConnectorSenderConfig *config,
+												   const ConnectorExportEncoder *encoder,
+												   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+void		connector_export_sender_free(ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
+bool		connector_export_sender_accepts_rows(const ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
+ConnectorResult connector_export_sender_add_row(ConnectorExportSender *sender, const char *row_json,
+												size_t row_json_len,
+												ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+ConnectorResult connector_export_sender_finish(ConnectorExportSender *sender,
+											   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* Fills up to max_results results; *result_count says how many. */
+ConnectorResult connector_export_sender_poll(ConnectorExportSender *sender, int timeout_ms,
+											 ConnectorBatchResult *results, int max_results,
+											 int *result_count,
+											 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+bool		connector_export_sender_done(const ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
+int			connector_export_sender_max_in_flight_seen(const ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
+
 /* Test hook: 0 none, 1 the core throws std::bad_alloc, 2 it throws std::logic_error. */
 void		connector_inject_fault(int fault) CONNECTOR_NOEXCEPT;
 

@@ -9,6 +9,7 @@
 
 #include "connector_shim.h"
 #include "errors.hpp"
+#include "graph_client.hpp"
 
 namespace connector::shim {
 
@@ -59,6 +60,14 @@ inline void set_status_from_current_exception(ConnectorStatus* status) noexcept 
     set_status(status, "42703", error.what(), error.hint(), error.detail());  // undefined_column
   } catch (const ExternalError& error) {
     set_status(status, sqlstate_of(error.kind()), error.what(), error.hint(), error.detail());
+  } catch (const GraphRequestError& error) {
+    // Outside a destination call (which turns these into ExternalError): an
+    // export's transfers, abandoned on cancel, or unable to connect.
+    set_status(status,
+               error.kind() == GraphRequestError::Kind::Aborted ? "57014"
+               : error.kind() == GraphRequestError::Kind::Api   ? "58000"
+                                                                : "08006",
+               error.what());
   } catch (const KeyFileError& error) {
     set_status(status, "F0000", error.what(), error.hint(), error.detail());  // config_file_error
   } catch (const SecretError& error) {

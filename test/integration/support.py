@@ -31,7 +31,7 @@ class SqlError(Exception):
 def psql(sql, database=DATABASE, timeout=60):
     """Runs sql in one session; returns stdout, raises SqlError on an error."""
     completed = subprocess.run(
-        ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", database],
+        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", database],
         input="\\set VERBOSITY verbose\n" + sql,
         capture_output=True, text=True, timeout=timeout)
     if completed.returncode != 0:

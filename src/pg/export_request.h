@@ -1,0 +1,31 @@
+/*
+ * What fb_export_segment was asked: saved as the export's configuration with
+ * a queued run, by the caller (wait => false) or by the worker that runs it
+ * at once (wait => true).
+ */
+#ifndef CONNECTOR_EXPORT_REQUEST_H
+#define CONNECTOR_EXPORT_REQUEST_H
+
+#include "export_run.h"
+
+typedef struct ExportRequest
+{
+	Oid			requested_by;
+	char		segment[2 * NAMEDATALEN * 2 + 8];	/* qualified and quoted */
+	char		destination[NAMEDATALEN];
+	char		audience_id[64];	/* "" when not given */
+	char		audience_name[256];
+	char		key_identifier[32]; /* "" when not given */
+	char		mode[16];
+	char		settings[4096];	/* "name\tvalue\n" lines of the caller's connector.* settings */
+	int			mapping_length;		/* 0 when not given */
+	char		mapping[FLEXIBLE_ARRAY_MEMBER];
+} ExportRequest;
+
+/* Saves the configuration and queues a run in the current transaction; returns its id. */
+extern int64 save_export_request(const ExportRequest *request);
+
+/* Runs the request in a new background worker and waits, relaying progress. */
+extern int64 run_request_and_wait(const ExportRequest *request);
+
+#endif							/* CONNECTOR_EXPORT_REQUEST_H */

@@ -1,0 +1,738 @@
+/*
+ * One export run. Three phases, none holding a transaction across HTTP:
+ *
+ *  1. read: one REPEATABLE READ transaction, as the role that asked for the
+ *     run, reads the segment with an SPI cursor; each row is normalized and
+ *     hashed by the core and spooled to a temporary file (the segment is
+ *     never held in memory), rows without a key identifier counted by reason;
+ *  2. audience: reused or created at Meta, and remembered;
+ *  3. send: batches from the spool go to the Graph API with several requests
+ *     in flight; every outcome is committed to connector.runs as it comes.
+ *
+ * A segment over connector.max_profiles_per_export fails between 1 and 2,
+ * before anything is sent.
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/buffile.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
+
+#include "core_errors.h"
+#include "destinations.h"
+#include "export_run.h"
+#include "privileged.h"
+#include "settings.h"
+
+#define FETCH_ROWS 1000
+#define MAX_RESULTS 64
+
+volatile sig_atomic_t export_cancel_requested = false;
+
+typedef struct Run
+{
+	int64		run_id;
+	int64		export_id;
+	Oid			requested_by;
+	char	   *segment;
+	char	   *destination_name;
+	char	   *audience_id;
+	char	   *audience_name;
+	char	   *mapping;
+	char	   *key_identifier;
+	char	   *mode;
+	int64		session_id;
+	/* read phase */
+	int64		rows_read;
+	int64		rows_kept;
+	int64		skipped[CONNECTOR_SKIP_REASONS];
+	int64		rejected_prehashed;
+} Run;
+
+/* What must be released however the run ends. */
+typedef struct RunResources
+{
+	ConnectorExportEncoder *encoder;
+	ConnectorExportSender *sender;
+	BufFile    *spool;
+	DestinationCredentials credentials;
+} RunResources;
+
+static RunResources resources;
+
+static void
+release_resources(void)
+{
+	if (resources.sender != NULL)
+		connector_export_sender_free(resources.sender);
+	if (resources.encoder != NULL)
+		connector_export_encoder_free(resources.encoder);
+	if (resources.spool != NULL)
+		BufFileClose(resources.spool);
+	forget_credentials(&resources.credentials);
+	memset(&resources, 0, sizeof(resources));
+}
+
+static bool
+export_should_abort(void)
+{
+	return export_cancel_requested || ProcDiePending || QueryCancelPending;
+}
+
+static void
+raise_if_cancelled(void)
+{
+	if (export_cancel_requested)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("export run cancelled")));
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+begin_step(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+end_step(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static char *
+text_column(int column)
+{
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column);
+}
+
+/* Loads the run and marks it running; false when it is no longer queued. */
+static bool
+start_run(int64 run_id, Run *run)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
+	MemoryContext run_context = TopMemoryContext;
+	MemoryContext old;
+	bool		startable;
+
+	begin_step("connector: starting an export run");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("SELECT r.export_id, r.requested_by, r.status, e.segment, d.name,"
+							  " e.audience_id, e.audience_name, e.mapping::text, e.key_identifier, r.mode"
+							  " FROM connector.runs r JOIN connector.exports e USING (export_id)"
+							  " JOIN connector.destinations d USING (destination_id)"
+							  " WHERE r.run_id = $1 FOR UPDATE OF r",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	startable = SPI_processed == 1 && strcmp(text_column(3), "queued") == 0;
+	if (startable)
+	{
+		old = MemoryContextSwitchTo(run_context);
+		run->run_id = run_id;
+		run->export_id = pg_strtoint64(text_column(1));
+		run->requested_by = get_role_oid(text_column(2), false);
+		run->segment = pstrdup(text_column(4));
+		run->destination_name = pstrdup(text_column(5));
+		run->audience_id = text_column(6) ? pstrdup(text_column(6)) : NULL;
+		run->audience_name = pstrdup(text_column(7));
+		run->mapping = text_column(8) ? pstrdup(text_column(8)) : NULL;
+		run->key_identifier = text_column(9) ? pstrdup(text_column(9)) : NULL;
+		run->mode = pstrdup(text_column(10));
+		MemoryContextSwitchTo(old);
+		if (SPI_execute_with_args("UPDATE connector.runs SET status = 'running',"
+								  " started_at = pg_catalog.now(), worker_pid = $2 WHERE run_id = $1",
+								  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update connector.runs");
+	}
+	leave_privileged_scope(&scope);
+	end_step();
+	return startable;
+}
+
+/* The segment's relation, checked as the role that asked for the run. */
+static Relation
+open_segment(const char *segment)
+{
+	List	   *names = textToQualifiedNameList(cstring_to_text(segment));
+	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, true);
+	Relation	relation;
+	char		relkind;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("segment %s does not exist any more", segment),
+				 errhint("Recreate the view, or export another segment.")));
+	relkind = get_rel_relkind(relid);
+	if (relkind != RELKIND_VIEW && relkind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s is not a view or materialized view", segment)));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for segment %s", segment)));
+	relation = relation_open(relid, NoLock);
+	return relation;
+}
+
+ConnectorExportEncoder *
+encoder_for_relation(Relation relation, const char *segment, const char *mapping,
+					 const char *key_identifier)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	const char **names = palloc(sizeof(char *) * Max(desc->natts, 1));
+	int			count = 0;
+	int			i;
+	ConnectorStatus status;
+	ConnectorExportEncoder *encoder;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attribute = TupleDescAttr(desc, i);
+
+		if (!attribute->attisdropped)
+			names[count++] = NameStr(attribute->attname);
+	}
+	encoder = connector_export_encoder_new(segment, names, count, mapping, key_identifier, &status);
+	if (encoder == NULL)
+		raise_core_error(&status);
+	return encoder;
+}
+
+/* Name of the index-th live column of the relation. */
+static const char *
+live_column_name(Relation relation, int index)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attribute = TupleDescAttr(desc, i);
+
+		if (attribute->attisdropped)
+			continue;
+		if (index-- == 0)
+			return NameStr(attribute->attname);
+	}
+	elog(ERROR, "column %d of the segment is gone", index);
+}
+
+static void
+spool_row(const char *row, size_t length)
+{
+	uint32		header = (uint32) length;
+
+	BufFileWrite(resources.spool, &header, sizeof(header));
+	BufFileWrite(resources.spool, (void *) row, length);
+}
+
+static bool
+unspool_row(StringInfo row)
+{
+	uint32		length;
+
+	if (BufFileRead(resources.spool, &length, sizeof(length)) != sizeof(length))
+		return false;
+	resetStringInfo(row);
+	enlargeStringInfo(row, length);
+	if (BufFileRead(resources.spool, row->data, length) != length)
+		elog(ERROR, "could not read the export spool file");
+	row->len = length;
+	row->data[length] = '\0';
+	return true;
+}
+
+/* Phase 1: the segment, in one snapshot, as the requesting role. */
+static void
+read_segment(Run *run, ExportProgress *progress)
+{
+	Oid			saved_user;
+	int			saved_context;
+	Relation	relation;
+	StringInfoData query;
+	Portal		portal;
+	int			mapped;
+	int			i;
+	const char **values;
+	size_t	   *lengths;
+	MemoryContext rows_context;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	XactIsoLevel = XACT_REPEATABLE_READ;
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, psprintf("connector: reading segment %s", run->segment));
+
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(run->requested_by, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+
+	relation = open_segment(run->segment);
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		resources.encoder = encoder_for_relation(relation, run->segment, run->mapping,
+												 run->key_identifier);
+		resources.spool = BufFileCreateTemp(true);
+		MemoryContextSwitchTo(old);
+	}
+	mapped = connector_export_encoder_column_count(resources.encoder);
+	initStringInfo(&query);
+	appendStringInfoString(&query, "SELECT ");
+	for (i = 0; i < mapped; i++)
+		appendStringInfo(&query, "%s(%s)::pg_catalog.text", i > 0 ? ", " : "",
+						 quote_identifier(live_column_name(relation,
+														   connector_export_encoder_column(resources.encoder, i))));
+	appendStringInfo(&query, " FROM %s", run->segment);
+	relation_close(relation, NoLock);
+
+	values = palloc(sizeof(char *) * mapped);
+	lengths = palloc(sizeof(size_t) * mapped);
+	rows_context = AllocSetContextCreate(CurrentMemoryContext, "connector export rows",
+										 ALLOCSET_DEFAULT_SIZES);
+	portal = SPI_cursor_open_with_args(NULL, query.data, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		row;
+
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			ConnectorStatus status;
+			const char *row_json;
+			size_t		row_json_len;
+			int			skip_reason;
+
+			for (i = 0; i < mapped; i++)
+			{
+				bool		isnull;
+				Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, i + 1, &isnull);
+
+				if (isnull)
+				{
+					values[i] = NULL;
+					lengths[i] = 0;
+				}
+				else
+				{
+					text	   *unpacked = DatumGetTextPP(value);
+
+					values[i] = VARDATA_ANY(unpacked);
+					lengths[i] = VARSIZE_ANY_EXHDR(unpacked);
+				}
+			}
+			switch (connector_export_encode_row(resources.encoder, values, lengths, &row_json,
+												&row_json_len, &skip_reason, &status))
+			{
+				case CONNECTOR_VALUE:
+					spool_row(row_json, row_json_len);
+					run->rows_kept++;
+					break;
+				case CONNECTOR_NO_VALUE:
+					run->skipped[skip_reason]++;
+					break;
+				case CONNECTOR_ERROR:
+					raise_core_error(&status);
+			}
+			run->rows_read++;
+		}
+		if (progress != NULL)
+			pg_atomic_write_u64(&progress->rows_read, run->rows_read);
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextReset(rows_context);
+		raise_if_cancelled();
+	}
+	SPI_cursor_close(portal);
+	run->rejected_prehashed = connector_export_rejected_prehashed(resources.encoder);
+	SetUserIdAndSecContext(saved_user, saved_context);
+	end_step();
+}
+
+static char *
+skipped_json(const Run *run)
+{
+	StringInfoData json;
+	int			i;
+	bool		first = true;
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	for (i = 0; i < CONNECTOR_SKIP_REASONS; i++)
+	{
+		if (run->skipped[i] == 0)
+			continue;
+		appendStringInfo(&json, "%s\"%s\": " INT64_FORMAT, first ? "" : ", ",
+						 connector_skip_reason_name(i), run->skipped[i]);
+		first = false;
+	}
+	if (run->rejected_prehashed > 0)
+		appendStringInfo(&json, "%s\"rejected_prehashed_values\": " INT64_FORMAT,
+						 first ? "" : ", ", run->rejected_prehashed);
+	appendStringInfoChar(&json, '}');
+	return json.data;
+}
+
+/* Writes the read phase's counts; the run's session id too. */
+static void
+record_read(const Run *run)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTOID, INT8OID};
+	Datum		values[4] = {Int64GetDatum(run->run_id), Int64GetDatum(run->rows_read),
+	CStringGetTextDatum(skipped_json(run)), Int64GetDatum(run->session_id)};
+
+	begin_step("connector: recording the segment read");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("UPDATE connector.runs SET rows_read = $2, rows_skipped = $3::jsonb,"
+							  " session_id = $4 WHERE run_id = $1",
+							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.runs");
+	leave_privileged_scope(&scope);
+	end_step();
+}
+
+static void
+check_profile_limit(const Run *run)
+{
+	if (run->rows_kept > connector_max_profiles_per_export)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("segment %s has " INT64_FORMAT " profiles to export, more than connector.max_profiles_per_export (%d)",
+						run->segment, run->rows_kept, connector_max_profiles_per_export),
+				 errdetail("Nothing was sent."),
+				 errhint("Narrow the segment, or raise connector.max_profiles_per_export.")));
+	if (run->rows_kept == 0 && strcmp(run->mode, "replace") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("segment %s has no row to export, so a replace would leave the audience as it is", run->segment),
+				 errdetail("Nothing was sent."),
+				 errhint("Meta cannot replace an audience with nothing; mode => 'mirror' removes the rows this export sent.")));
+}
+
+/* Phase 2: the audience id, created at Meta the first time. */
+static void
+ensure_audience(Run *run, Destination *destination)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[3] = {INT8OID, TEXTOID, INT8OID};
+	Datum		values[3];
+
+	if (run->audience_id != NULL)
+		return;
+	values[0] = Int64GetDatum(destination->id);
+	values[1] = CStringGetTextDatum(run->audience_name);
+	begin_step("connector: looking up the audience");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("SELECT audience_id FROM connector.audiences"
+							  " WHERE destination_id = $1 AND name = $2 ORDER BY created_at DESC LIMIT 1",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.audiences");
+	if (SPI_processed == 1)
+		run->audience_id = MemoryContextStrdup(TopMemoryContext, text_column(1));
+	leave_privileged_scope(&scope);
+	end_step();
+
+	if (run->audience_id == NULL)
+	{
+		ConnectorGraphConfig config = graph_config(&resources.credentials);
+		ConnectorStatus status;
+		const char *out;
+		size_t		out_len;
+
+		config.should_abort = export_should_abort;
+		if (connector_create_audience(&config, destination->name, destination->ad_account_id,
+									  run->audience_name, "exported by connector from a PostgreSQL segment",
+									  &out, &out_len, &status) == CONNECTOR_ERROR)
+			raise_core_error(&status);
+		run->audience_id = MemoryContextStrdup(TopMemoryContext, pnstrdup(out, out_len));
+		begin_step("connector: recording the new audience");
+		enter_privileged_scope(&scope);
+		{
+			Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+			Datum		datums[4] = {Int64GetDatum(destination->id), CStringGetTextDatum(run->audience_id),
+				CStringGetTextDatum(run->audience_name),
+			CStringGetTextDatum(GetUserNameFromId(run->requested_by, false))};
+
+			if (SPI_execute_with_args("INSERT INTO connector.audiences (destination_id, audience_id, name, created_by)"
+									  " VALUES ($1, $2, $3, $4)", 4, types, datums, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not insert into connector.audiences");
+		}
+		leave_privileged_scope(&scope);
+		end_step();
+	}
+
+	values[0] = Int64GetDatum(run->export_id);
+	values[1] = CStringGetTextDatum(run->audience_id);
+	values[2] = Int64GetDatum(run->run_id);
+	begin_step("connector: recording the audience");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("WITH e AS (UPDATE connector.exports SET audience_id = $2 WHERE export_id = $1)"
+							  " UPDATE connector.runs SET audience_id = $2 WHERE run_id = $3",
+							  3, argtypes, values, NULL, false, 0) < 0)
+		elog(ERROR, "could not record the audience");
+	leave_privileged_scope(&scope);
+	end_step();
+}
+
+/* Commits the outcomes of finished batches; raises the first failure. */
+static void
+record_batches(const Run *run, const ConnectorBatchResult *results, int count,
+			   ExportProgress *progress)
+{
+	PrivilegedScope scope;
+	int64		batches = 0;
+	int64		rows = 0;
+	int64		retries = 0;
+	int64		received = 0;
+	int64		invalid = 0;
+	const ConnectorBatchResult *failure = NULL;
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		retries += Max(results[i].attempts - 1, 0);
+		if (!results[i].succeeded)
+		{
+			if (failure == NULL)
+				failure = &results[i];
+			continue;
+		}
+		batches++;
+		rows += results[i].rows;
+		received = Max(received, results[i].num_received);
+		invalid += results[i].num_invalid_entries;
+	}
+	{
+		Oid			argtypes[6] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+		Datum		values[6] = {Int64GetDatum(run->run_id), Int64GetDatum(batches), Int64GetDatum(rows),
+			Int64GetDatum(retries), Int64GetDatum(received), Int64GetDatum(invalid)};
+
+		begin_step("connector: recording batches");
+		enter_privileged_scope(&scope);
+		if (SPI_execute_with_args("UPDATE connector.runs SET batches = batches + $2, rows_sent = rows_sent + $3,"
+								  " retries = retries + $4, num_received = GREATEST(num_received, $5),"
+								  " num_invalid_entries = num_invalid_entries + $6 WHERE run_id = $1",
+								  6, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update connector.runs");
+		leave_privileged_scope(&scope);
+		end_step();
+	}
+	if (progress != NULL)
+	{
+		pg_atomic_fetch_add_u64(&progress->batches, batches);
+		pg_atomic_fetch_add_u64(&progress->rows_sent, rows);
+	}
+	if (failure != NULL)
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE(failure->sqlstate[0], failure->sqlstate[1], failure->sqlstate[2],
+									   failure->sqlstate[3], failure->sqlstate[4])),
+				 errmsg("export of segment %s to audience %s failed: %s",
+						run->segment, run->audience_id, failure->message)));
+}
+
+/* Phase 3: the spooled rows, in batches, to the audience. */
+static void
+send_rows(Run *run, ExportProgress *progress)
+{
+	ConnectorGraphConfig graph = graph_config(&resources.credentials);
+	ConnectorSenderConfig config;
+	ConnectorStatus status;
+	ConnectorBatchResult results[MAX_RESULTS];
+	StringInfoData row;
+	bool		input_done = false;
+
+	if (run->rows_kept == 0)
+		return;
+	graph.should_abort = export_should_abort;
+	config.operation = strcmp(run->mode, "replace") == 0 ? CONNECTOR_UPLOAD_REPLACE : CONNECTOR_UPLOAD_ADD;
+	config.audience_id = run->audience_id;
+	config.session_id = run->session_id;
+	config.estimated_total = run->rows_kept;
+	config.batch_size = connector_batch_size;
+	config.max_in_flight = connector_max_parallel_requests;
+	config.max_attempts = connector_max_retries + 1;
+	config.base_delay_ms = connector_retry_base_delay_ms;
+	resources.sender = connector_export_sender_new(&graph, &config, resources.encoder, &status);
+	if (resources.sender == NULL)
+		raise_core_error(&status);
+
+	if (BufFileSeek(resources.spool, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "could not rewind the export spool file");
+	initStringInfo(&row);
+	pgstat_report_activity(STATE_RUNNING, psprintf("connector: sending segment %s to audience %s",
+												   run->segment, run->audience_id));
+	while (!connector_export_sender_done(resources.sender))
+	{
+		int			count;
+
+		while (!input_done && connector_export_sender_accepts_rows(resources.sender))
+		{
+			if (!unspool_row(&row))
+			{
+				input_done = true;
+				if (connector_export_sender_finish(resources.sender, &status) == CONNECTOR_ERROR)
+					raise_core_error(&status);
+				break;
+			}
+			if (connector_export_sender_add_row(resources.sender, row.data, row.len, &status) == CONNECTOR_ERROR)
+				raise_core_error(&status);
+		}
+		if (connector_export_sender_poll(resources.sender, 100, results, MAX_RESULTS, &count,
+										 &status) == CONNECTOR_ERROR)
+		{
+			raise_if_cancelled();
+			raise_core_error(&status);
+		}
+		if (count > 0)
+			record_batches(run, results, count, progress);
+		raise_if_cancelled();
+	}
+}
+
+/* The run's end, and a NOTIFY connector_export for listeners. */
+static void
+record_outcome(int64 run_id, const char *status, const char *error, const char *sqlstate)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4] = {Int64GetDatum(run_id), CStringGetTextDatum(status), (Datum) 0, (Datum) 0};
+	char		nulls[4] = "  nn";
+
+	if (error != NULL)
+	{
+		values[2] = CStringGetTextDatum(error);
+		values[3] = CStringGetTextDatum(sqlstate);
+		nulls[2] = nulls[3] = ' ';
+	}
+	begin_step("connector: recording the outcome");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("UPDATE connector.runs SET status = $2, error = $3, sqlstate = $4,"
+							  " finished_at = pg_catalog.now() WHERE run_id = $1",
+							  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.runs");
+	if (sqlstate != NULL && strcmp(sqlstate, "28000") == 0 &&
+		SPI_execute_with_args("UPDATE connector.destinations d SET status = 'needs_reauth', status_detail = $3"
+							  " FROM connector.runs r JOIN connector.exports e USING (export_id)"
+							  " WHERE r.run_id = $1 AND d.destination_id = e.destination_id",
+							  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.destinations");
+	leave_privileged_scope(&scope);
+	Async_Notify("connector_export",
+				 psprintf("{\"run_id\": " INT64_FORMAT ", \"status\": \"%s\"}", run_id, status));
+	end_step();
+}
+
+static void
+report_outcome(ExportProgress *progress, const char *status, const char *sqlstate, const char *error)
+{
+	if (progress == NULL)
+		return;
+	strlcpy(progress->status, status, sizeof(progress->status));
+	strlcpy(progress->sqlstate, sqlstate != NULL ? sqlstate : "00000", sizeof(progress->sqlstate));
+	strlcpy(progress->error, error != NULL ? error : "", sizeof(progress->error));
+	pg_memory_barrier();
+	progress->finished = true;
+}
+
+void
+run_export(int64 run_id, ExportProgress *progress)
+{
+	MemoryContext context = CurrentMemoryContext;
+	Run			run;
+
+	memset(&run, 0, sizeof(run));
+	memset(&resources, 0, sizeof(resources));
+	if (!start_run(run_id, &run))
+	{
+		report_outcome(progress, "cancelled", "57014", "the run was no longer queued");
+		return;
+	}
+
+	PG_TRY();
+	{
+		Destination *destination;
+		Oid			saved_user;
+		int			saved_context;
+
+		/* Grants are checked as the role that asked, at the time of the run. */
+		GetUserIdAndSecContext(&saved_user, &saved_context);
+		begin_step("connector: loading the destination");
+		SetUserIdAndSecContext(run.requested_by, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+		{
+			/* Both outlive this step's transaction. */
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			destination = load_usable_destination(run.destination_name);
+			resources.credentials = open_credentials(destination);
+			MemoryContextSwitchTo(old);
+		}
+		SetUserIdAndSecContext(saved_user, saved_context);
+		end_step();
+
+		if (!pg_strong_random(&run.session_id, sizeof(run.session_id)))
+			elog(ERROR, "could not generate a session id");
+		run.session_id = (run.session_id & INT64CONST(0x7FFFFFFFFFFFFFFF)) | 1;
+
+		read_segment(&run, progress);
+		record_read(&run);
+		check_profile_limit(&run);
+		ensure_audience(&run, destination);
+		send_rows(&run, progress);
+		release_resources();
+		record_outcome(run_id, "succeeded", NULL, NULL);
+		report_outcome(progress, "succeeded", NULL, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+		char	   *sqlstate;
+
+		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		release_resources();
+		sqlstate = pstrdup(unpack_sql_state(error->sqlerrcode));
+		ereport(LOG,
+				(errmsg("connector: export run " INT64_FORMAT " %s: %s", run_id,
+						error->sqlerrcode == ERRCODE_QUERY_CANCELED ? "cancelled" : "failed",
+						error->message)));
+		record_outcome(run_id, error->sqlerrcode == ERRCODE_QUERY_CANCELED ? "cancelled" : "failed",
+					   error->message, sqlstate);
+		report_outcome(progress, error->sqlerrcode == ERRCODE_QUERY_CANCELED ? "cancelled" : "failed",
+					   sqlstate, error->message);
+	}
+	PG_END_TRY();
+}

@@ -1,0 +1,41 @@
+/*
+ * One export run, from the segment to the audience: the engine shared by the
+ * background worker and by fb_export_segment(..., wait => true).
+ */
+#ifndef CONNECTOR_EXPORT_RUN_H
+#define CONNECTOR_EXPORT_RUN_H
+
+#include "port/atomics.h"
+#include "utils/relcache.h"
+
+#include "connector_shim.h"
+
+/* Progress that a waiting caller reads while the run goes on. */
+typedef struct ExportProgress
+{
+	pg_atomic_uint64 rows_read;
+	pg_atomic_uint64 rows_sent;
+	pg_atomic_uint64 batches;
+	/* written once, when the run ends */
+	bool		finished;
+	char		status[16];
+	char		sqlstate[6];
+	char		error[512];
+} ExportProgress;
+
+/* Set by SIGTERM or fb_cancel_export: the run stops at its next step. */
+extern volatile sig_atomic_t export_cancel_requested;
+
+/*
+ * Runs a queued (or just created) run to its end, outside any transaction,
+ * recording progress per batch and the outcome in connector.runs. Errors are
+ * recorded, not raised. progress may be NULL.
+ */
+extern void run_export(int64 run_id, ExportProgress *progress);
+
+/* An encoder for a segment's columns; raises the mapping's error if it does not fit. */
+extern struct ConnectorExportEncoder *encoder_for_relation(Relation relation, const char *segment,
+														   const char *mapping,
+														   const char *key_identifier);
+
+#endif							/* CONNECTOR_EXPORT_RUN_H */

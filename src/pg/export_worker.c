@@ -1,0 +1,275 @@
+/*
+ * Export runs in background workers. fb_export_segment(..., wait => true)
+ * starts a dynamic worker for its run and waits for it, relaying progress as
+ * NOTICEs: batches commit in the worker's own transactions, no transaction
+ * of the caller's stays open across HTTP, and no shared_preload_libraries is
+ * needed (a dynamic worker only needs a free max_worker_processes slot).
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+
+#include "export_request.h"
+#include "privileged.h"
+
+PGDLLEXPORT void connector_export_worker_main(Datum main_arg);
+
+/* What a worker started for a waiting caller finds in its DSM segment. */
+typedef struct WaitedRun
+{
+	ExportProgress progress;
+	pg_atomic_uint64 run_id;	/* 0 until the run is saved */
+	ExportRequest request;		/* last: its mapping has a flexible length */
+} WaitedRun;
+
+/* bgw_extra of an export worker. */
+typedef struct WorkerExtra
+{
+	Oid			database;
+	Oid			user;			/* connects as the extension's owner */
+	int64		run_id;			/* 0: the run is in the DSM segment's request */
+} WorkerExtra;
+
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	export_cancel_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static void
+apply_settings(const char *settings)
+{
+	char	   *copy = pstrdup(settings);
+	char	   *line;
+	char	   *next;
+
+	for (line = copy; line != NULL && *line != '\0'; line = next)
+	{
+		char	   *tab = strchr(line, '\t');
+
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		if (tab == NULL)
+			continue;
+		*tab = '\0';
+		SetConfigOption(line, tab + 1, PGC_SUSET, PGC_S_SESSION);
+	}
+}
+
+int64
+save_export_request(const ExportRequest *request)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	char	   *requester = GetUserNameFromId(request->requested_by, false);
+	bool		isnull;
+	int64		run_id;
+
+	values[0] = CStringGetTextDatum(request->segment);
+	values[1] = CStringGetTextDatum(request->destination);
+	values[2] = CStringGetTextDatum(request->audience_id);
+	nulls[2] = request->audience_id[0] ? ' ' : 'n';
+	values[3] = CStringGetTextDatum(request->audience_name);
+	values[4] = request->mapping_length > 0 ? CStringGetTextDatum(request->mapping) : (Datum) 0;
+	nulls[4] = request->mapping_length > 0 ? ' ' : 'n';
+	values[5] = CStringGetTextDatum(request->key_identifier);
+	nulls[5] = request->key_identifier[0] ? ' ' : 'n';
+	values[6] = CStringGetTextDatum(request->mode);
+	values[7] = CStringGetTextDatum(requester);
+	values[8] = CStringGetTextDatum(requester);
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args(
+							  "WITH saved AS ("
+							  "  INSERT INTO connector.exports AS e (segment, destination_id, audience_id, audience_name,"
+							  "    mapping, key_identifier, mode, owner)"
+							  "  SELECT $1, d.destination_id, $3, $4, $5::jsonb, $6, $7, $8"
+							  "  FROM connector.destinations d WHERE d.name = $2"
+							  "  ON CONFLICT (segment, destination_id, audience_name) DO UPDATE SET"
+							  "    audience_id = COALESCE(EXCLUDED.audience_id, e.audience_id),"
+							  "    mapping = EXCLUDED.mapping, key_identifier = EXCLUDED.key_identifier,"
+							  "    mode = EXCLUDED.mode, updated_at = pg_catalog.now()"
+							  "  RETURNING export_id, audience_id)"
+							  " INSERT INTO connector.runs (export_id, requested_by, mode, audience_id)"
+							  " SELECT export_id, $9, $7, audience_id FROM saved RETURNING run_id",
+							  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("destination \"%s\" does not exist", request->destination)));
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	return run_id;
+}
+
+void
+connector_export_worker_main(Datum main_arg)
+{
+	WorkerExtra extra;
+	dsm_segment *segment = NULL;
+	WaitedRun  *waited = NULL;
+	int64		run_id;
+
+	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
+	pqsignal(SIGTERM, handle_sigterm);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(extra.database, extra.user, 0);
+	/* Dates reach the normalizers in one form, whatever the server's default. */
+	SetConfigOption("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("application_name", "connector export", PGC_USERSET, PGC_S_SESSION);
+	pgstat_report_appname("connector export");
+
+	run_id = extra.run_id;
+	if (run_id == 0)
+	{
+		segment = dsm_attach(DatumGetUInt32(main_arg));
+		if (segment == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("connector: the waiting session of this export is gone")));
+		waited = dsm_segment_address(segment);
+		apply_settings(waited->request.settings);
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		run_id = save_export_request(&waited->request);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pg_atomic_write_u64(&waited->run_id, (uint64) run_id);
+	}
+	run_export(run_id, waited != NULL ? &waited->progress : NULL);
+	if (segment != NULL)
+		dsm_detach(segment);
+}
+
+static void
+start_worker(dsm_segment *segment, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+	WorkerExtra extra;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "connector", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "connector_export_worker_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "connector export for PID %d", MyProcPid);
+	strlcpy(worker.bgw_type, "connector export", BGW_MAXLEN);
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
+	worker.bgw_notify_pid = MyProcPid;
+	extra.database = MyDatabaseId;
+	extra.user = extension_owner();
+	extra.run_id = 0;
+	memcpy(worker.bgw_extra, &extra, sizeof(extra));
+	if (!RegisterDynamicBackgroundWorker(&worker, handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background worker for the export"),
+				 errhint("Raise max_worker_processes, or wait for other background workers to finish.")));
+}
+
+int64
+run_request_and_wait(const ExportRequest *request)
+{
+	Size		size = offsetof(WaitedRun, request) + offsetof(ExportRequest, mapping) + request->mapping_length + 1;
+	dsm_segment *segment = dsm_create(size, 0);
+	WaitedRun  *waited = dsm_segment_address(segment);
+	BackgroundWorkerHandle *handle;
+	uint64		reported_batches = 0;
+	int64		run_id;
+
+	memset(waited, 0, size);
+	pg_atomic_init_u64(&waited->progress.rows_read, 0);
+	pg_atomic_init_u64(&waited->progress.rows_sent, 0);
+	pg_atomic_init_u64(&waited->progress.batches, 0);
+	pg_atomic_init_u64(&waited->run_id, 0);
+	memcpy(&waited->request, request, offsetof(ExportRequest, mapping) + request->mapping_length + 1);
+	start_worker(segment, &handle);
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			pid_t		pid;
+			BgwHandleStatus state = GetBackgroundWorkerPid(handle, &pid);
+			uint64		batches = pg_atomic_read_u64(&waited->progress.batches);
+
+			if (batches != reported_batches)
+			{
+				ereport(NOTICE,
+						(errmsg("export run " UINT64_FORMAT ": %llu rows read, %llu sent in %llu batches",
+								pg_atomic_read_u64(&waited->run_id),
+								(unsigned long long) pg_atomic_read_u64(&waited->progress.rows_read),
+								(unsigned long long) pg_atomic_read_u64(&waited->progress.rows_sent),
+								(unsigned long long) batches)));
+				reported_batches = batches;
+			}
+			if (state == BGWH_STOPPED || state == BGWH_POSTMASTER_DIED)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		/* Cancelled while waiting: the run stops too, and says so. */
+		TerminateBackgroundWorker(handle);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	pg_memory_barrier();
+	run_id = (int64) pg_atomic_read_u64(&waited->run_id);
+	if (!waited->progress.finished)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("the export worker stopped before finishing run " INT64_FORMAT, run_id),
+				 errhint("See the server log, and fb_export_runs.")));
+	if (strcmp(waited->progress.status, "succeeded") != 0)
+	{
+		const char *s = waited->progress.sqlstate;
+
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
+				 errmsg("export run " INT64_FORMAT " %s: %s", run_id, waited->progress.status,
+						waited->progress.error),
+				 errhint("SELECT * FROM fb_export_runs WHERE run_id = " INT64_FORMAT ";", run_id)));
+	}
+	ereport(NOTICE,
+			(errmsg("export run " INT64_FORMAT " succeeded: %llu rows read, %llu sent in %llu batches",
+					run_id,
+					(unsigned long long) pg_atomic_read_u64(&waited->progress.rows_read),
+					(unsigned long long) pg_atomic_read_u64(&waited->progress.rows_sent),
+					(unsigned long long) pg_atomic_read_u64(&waited->progress.batches))));
+	dsm_detach(segment);
+	return run_id;
+}

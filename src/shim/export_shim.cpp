@@ -1,0 +1,256 @@
+// noexcept wrappers for exports: the row encoder and the batch sender.
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "connector_shim.h"
+#include "export_rows.hpp"
+#include "export_sender.hpp"
+#include "status.hpp"
+
+struct ConnectorExportEncoder {
+  connector::ExportMapping mapping;
+  std::unique_ptr<connector::RowEncoder> encoder;
+  std::string schema_json;
+  std::vector<std::optional<std::string_view>> values;
+  std::vector<std::string> cells;
+  std::string row;
+};
+
+struct ConnectorExportSender {
+  connector::Credentials credentials;
+  std::unique_ptr<connector::UploadEngine> engine;
+  std::unique_ptr<connector::ExportSender> sender;
+  std::deque<connector::BatchOutcome> unreported;
+};
+
+namespace {
+
+using connector::shim::guarded;
+
+connector::GraphSettings settings_of(const ConnectorGraphConfig& config) {
+  connector::GraphSettings settings;
+  settings.base_url = config.base_url;
+  settings.api_version = config.api_version;
+  settings.ca_file = config.ca_file != nullptr ? config.ca_file : "";
+  settings.connect_timeout_ms = config.connect_timeout_ms;
+  settings.request_timeout_ms = config.request_timeout_ms;
+  return settings;
+}
+
+connector::UploadOperation operation_of(ConnectorUploadOperation operation) {
+  switch (operation) {
+    case CONNECTOR_UPLOAD_REMOVE:
+      return connector::UploadOperation::Remove;
+    case CONNECTOR_UPLOAD_REPLACE:
+      return connector::UploadOperation::Replace;
+    case CONNECTOR_UPLOAD_ADD:
+      break;
+  }
+  return connector::UploadOperation::Add;
+}
+
+// The SQLSTATE a failed batch gives its run, by Meta's error class.
+const char* sqlstate_of(const connector::BatchOutcome& outcome) {
+  using connector::ErrorClass;
+  switch (outcome.error_class) {
+    case ErrorClass::ReAuth:
+      return "28000";
+    case ErrorClass::Operator:
+      return "55000";
+    case ErrorClass::Retry:
+      return outcome.error.code == 0 ? "08006" : "58000";
+    case ErrorClass::Session:
+      return "55000";
+    case ErrorClass::Permanent:
+      break;
+  }
+  return "22023";
+}
+
+void report(const connector::BatchOutcome& outcome, ConnectorBatchResult& result) {
+  result.batch_seq = outcome.batch_seq;
+  result.rows = static_cast<int64_t>(outcome.rows);
+  result.succeeded = outcome.succeeded;
+  result.outcome_unknown = outcome.outcome_unknown;
+  result.attempts = outcome.attempts;
+  result.num_received = outcome.num_received;
+  result.num_invalid_entries = outcome.num_invalid_entries;
+  result.error_code = outcome.error.code;
+  result.error_subcode = outcome.error.subcode;
+  result.needs_reauth = !outcome.succeeded && outcome.error_class == connector::ErrorClass::ReAuth;
+  connector::shim::copy_text(result.sqlstate, sizeof result.sqlstate,
+                             outcome.succeeded ? "00000" : sqlstate_of(outcome));
+  std::string message;
+  if (!outcome.succeeded) {
+    message = std::string("batch ") + std::to_string(outcome.batch_seq) + " failed after " +
+              std::to_string(outcome.attempts) + " attempt(s): " + outcome.error.message;
+    if (outcome.error.code != 0)
+      message +=
+          " (Graph API error " + std::to_string(outcome.error.code) +
+          (outcome.error.subcode != 0 ? "/" + std::to_string(outcome.error.subcode) : "") +
+          (outcome.error.fbtrace_id.empty() ? "" : ", fbtrace_id " + outcome.error.fbtrace_id) +
+          ")";
+  }
+  connector::shim::copy_text(result.message, sizeof result.message, message);
+}
+
+}  // namespace
+
+extern "C" ConnectorExportEncoder* connector_export_encoder_new(
+    const char* segment, const char* const* column_names, int column_count,
+    const char* mapping_json, const char* key_identifier, ConnectorStatus* status) noexcept {
+  std::unique_ptr<ConnectorExportEncoder> encoder;
+  ConnectorResult result = guarded(status, [&] {
+    std::vector<std::string> columns(column_names, column_names + column_count);
+    encoder = std::make_unique<ConnectorExportEncoder>();
+    encoder->mapping =
+        connector::resolve_mapping(segment, columns, mapping_json != nullptr ? mapping_json : "",
+                                   key_identifier != nullptr ? key_identifier : "");
+    encoder->encoder = std::make_unique<connector::RowEncoder>(encoder->mapping);
+    encoder->schema_json = "[";
+    for (const std::string& key : encoder->mapping.schema) {
+      if (encoder->schema_json.size() > 1) encoder->schema_json += ",";
+      connector::append_json_string(encoder->schema_json, key);
+    }
+    encoder->schema_json += "]";
+    return CONNECTOR_VALUE;
+  });
+  return result == CONNECTOR_VALUE ? encoder.release() : nullptr;
+}
+
+extern "C" void connector_export_encoder_free(ConnectorExportEncoder* encoder) noexcept {
+  delete encoder;
+}
+
+extern "C" int connector_export_encoder_column_count(
+    const ConnectorExportEncoder* encoder) noexcept {
+  return static_cast<int>(encoder->mapping.columns.size());
+}
+
+extern "C" int connector_export_encoder_column(const ConnectorExportEncoder* encoder,
+                                               int index) noexcept {
+  return static_cast<int>(encoder->mapping.columns[static_cast<std::size_t>(index)].column);
+}
+
+extern "C" const char* connector_export_encoder_schema(
+    const ConnectorExportEncoder* encoder) noexcept {
+  return encoder->schema_json.c_str();
+}
+
+extern "C" const char* connector_skip_reason_name(int reason) noexcept {
+  return connector::skip_reason_name(static_cast<connector::SkipReason>(reason));
+}
+
+extern "C" ConnectorResult connector_export_encode_row(ConnectorExportEncoder* encoder,
+                                                       const char* const* values,
+                                                       const size_t* lengths, const char** row_json,
+                                                       size_t* row_json_len, int* skip_reason,
+                                                       ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    std::size_t count = encoder->mapping.columns.size();
+    encoder->values.resize(count);
+    for (std::size_t i = 0; i < count; ++i)
+      encoder->values[i] =
+          values[i] != nullptr
+              ? std::optional<std::string_view>(std::string_view(values[i], lengths[i]))
+              : std::nullopt;
+    auto skipped = encoder->encoder->encode(encoder->values, encoder->cells);
+    if (skipped) {
+      *skip_reason = static_cast<int>(*skipped);
+      return CONNECTOR_NO_VALUE;
+    }
+    encoder->row = connector::row_json(encoder->cells);
+    *row_json = encoder->row.data();
+    *row_json_len = encoder->row.size();
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" int64_t connector_export_rejected_prehashed(
+    const ConnectorExportEncoder* encoder) noexcept {
+  return encoder->encoder->rejected_prehashed_values();
+}
+
+extern "C" ConnectorExportSender* connector_export_sender_new(const ConnectorGraphConfig* graph,
+                                                              const ConnectorSenderConfig* config,
+                                                              const ConnectorExportEncoder* encoder,
+                                                              ConnectorStatus* status) noexcept {
+  std::unique_ptr<ConnectorExportSender> sender;
+  ConnectorResult result = guarded(status, [&] {
+    sender = std::make_unique<ConnectorExportSender>();
+    sender->credentials.access_token = graph->access_token;
+    sender->credentials.app_secret = graph->app_secret != nullptr ? graph->app_secret : "";
+    connector::EngineSettings engine;
+    engine.max_in_flight = config->max_in_flight;
+    engine.max_attempts = config->max_attempts;
+    engine.base_delay_ms = config->base_delay_ms;
+    sender->engine = std::make_unique<connector::UploadEngine>(
+        settings_of(*graph), sender->credentials, engine, graph->should_abort);
+    connector::SenderSettings settings;
+    settings.operation = operation_of(config->operation);
+    settings.audience_id = config->audience_id;
+    settings.session_id = config->session_id;
+    settings.estimated_total = config->estimated_total;
+    settings.batch_size = static_cast<std::size_t>(config->batch_size);
+    sender->sender = std::make_unique<connector::ExportSender>(*sender->engine,
+                                                               encoder->mapping.schema, settings);
+    return CONNECTOR_VALUE;
+  });
+  return result == CONNECTOR_VALUE ? sender.release() : nullptr;
+}
+
+extern "C" void connector_export_sender_free(ConnectorExportSender* sender) noexcept {
+  delete sender;
+}
+
+extern "C" bool connector_export_sender_accepts_rows(const ConnectorExportSender* sender) noexcept {
+  return sender->sender->accepts_rows();
+}
+
+extern "C" ConnectorResult connector_export_sender_add_row(ConnectorExportSender* sender,
+                                                           const char* row_json,
+                                                           size_t row_json_len,
+                                                           ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    sender->sender->add_row_json({row_json, row_json_len});
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" ConnectorResult connector_export_sender_finish(ConnectorExportSender* sender,
+                                                          ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    sender->sender->finish();
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" ConnectorResult connector_export_sender_poll(ConnectorExportSender* sender,
+                                                        int timeout_ms,
+                                                        ConnectorBatchResult* results,
+                                                        int max_results, int* result_count,
+                                                        ConnectorStatus* status) noexcept {
+  *result_count = 0;
+  return guarded(status, [&] {
+    if (sender->unreported.empty())
+      for (auto& outcome : sender->sender->poll(timeout_ms))
+        sender->unreported.push_back(std::move(outcome));
+    while (*result_count < max_results && !sender->unreported.empty()) {
+      report(sender->unreported.front(), results[(*result_count)++]);
+      sender->unreported.pop_front();
+    }
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" bool connector_export_sender_done(const ConnectorExportSender* sender) noexcept {
+  return sender->unreported.empty() && sender->sender->done();
+}
+
+extern "C" int connector_export_sender_max_in_flight_seen(
+    const ConnectorExportSender* sender) noexcept {
+  return sender->engine->max_in_flight_seen();
+}

@@ -1,0 +1,192 @@
+"""fb_export_segment against a real server and the Graph API simulator: the
+audience ends up holding exactly what the segment should produce (computed in
+SQL with fb_hash), batches carry Meta's session fields, errors before sending
+send nothing, and throttling, 5xx and expired tokens do what they should."""
+
+import subprocess
+import unittest
+
+from support import SqlError, add_sim_token, psql, sim
+
+DATABASE = "connector_exports"
+TOKEN = "EAAintegrationExportToken01"
+ACCOUNT = "act_1000"  # from test/fixtures/regress_graph_sim.json
+
+# The audience a segment should produce: exactly the rows with a valid key
+# identifier, each cell hashed by fb_hash as the export must have done.
+EXPECTED = """
+SELECT json_build_object(
+    'schema', json_build_array('EMAIL', 'PHONE', 'FN'),
+    'data', coalesce(json_agg(json_build_array(coalesce(fb_hash('EMAIL', email), ''),
+                                               coalesce(fb_hash('PHONE', phone), ''),
+                                               coalesce(fb_hash('FN', first_name), ''))), '[]'))
+FROM {view}
+WHERE fb_hash('EMAIL', email) IS NOT NULL OR fb_hash('PHONE', phone) IS NOT NULL
+"""
+
+
+def sql(statement):
+    return psql(statement, database=DATABASE, timeout=300)
+
+
+def export(view, **arguments):
+    options = "".join(f", {name} => {value}" for name, value in arguments.items())
+    return int(sql("SET connector.retry_base_delay = '20ms';"
+                   f"SELECT fb_export_segment('{view}', 'meta_main'{options}, wait => true);"))
+
+
+def run_row(run_id):
+    columns = "status, rows_read, rows_skipped, rows_sent, batches, retries, audience_id, error, sqlstate"
+    values = sql(f"SELECT {columns} FROM fb_export_runs WHERE run_id = {run_id}").split("|")
+    return dict(zip([c.strip() for c in columns.split(",")], values))
+
+
+def audience_holds_exactly(test, audience_id, view):
+    expected = sql(EXPECTED.format(view=view))
+    import json
+    answer = sim(f"/_sim/audiences/{audience_id}/compare", json.loads(expected))
+    test.assertTrue(answer["equal"], f"audience {audience_id} differs from {view}: {answer}")
+    return answer
+
+
+def setUpModule():
+    subprocess.run(["dropdb", "--if-exists", DATABASE], check=True)
+    subprocess.run(["createdb", DATABASE], check=True)
+    add_sim_token(TOKEN)
+    sql(f"""
+        CREATE EXTENSION connector;
+        SELECT fb_create_destination('meta_main', '{ACCOUNT}', '{TOKEN}', consent => true);
+        CREATE TABLE customers AS
+        SELECT i AS id,
+               CASE WHEN i % 7 = 0 THEN 'not an address' ELSE format('Customer.%s@Example.com', i) END AS email,
+               CASE WHEN i % 5 = 0 THEN NULL ELSE '+1 650 555 ' || lpad((i % 10000)::text, 4, '0') END AS phone,
+               (ARRAY['Mary', 'Jörg', 'Valéry', NULL])[i % 4 + 1] AS first_name,
+               i % 3 = 0 AS vip
+        FROM generate_series(1, 25001) AS i;
+        CREATE VIEW everyone AS SELECT email, phone, first_name FROM customers;
+        CREATE VIEW vip_customers AS SELECT email, phone, first_name FROM customers WHERE vip;
+        CREATE VIEW small_segment AS SELECT email, phone, first_name FROM customers WHERE id <= 300;
+    """)
+
+
+def tearDownModule():
+    subprocess.run(["dropdb", "--if-exists", DATABASE], check=True)
+
+
+class AddMode(unittest.TestCase):
+    def test_audience_holds_exactly_the_segment(self):
+        run_id = export("vip_customers", mode="'add'", audience_name="'add mode'")
+        run = run_row(run_id)
+        self.assertEqual(run["status"], "succeeded", run)
+        self.assertEqual(int(run["rows_read"]), 8333)
+        skipped = sql("SELECT count(*) FROM vip_customers WHERE fb_hash('EMAIL', email) IS NULL"
+                      " AND fb_hash('PHONE', phone) IS NULL")
+        self.assertEqual(int(run["rows_sent"]), 8333 - int(skipped))
+        self.assertIn("no_identifier", run["rows_skipped"])
+        audience_holds_exactly(self, run["audience_id"], "vip_customers")
+        # The payload travels in the body, the token in a header: never in a URL.
+        stats = sim("/_sim/stats")
+        self.assertEqual(stats["payload_in_query_requests"], 0)
+        self.assertEqual(stats["token_in_query_requests"], 0)
+        self.assertEqual(stats["empty_hash_cells"], 0)
+
+    def test_the_same_audience_is_reused_by_name(self):
+        first = run_row(export("small_segment", mode="'add'", audience_name="'reused'"))
+        second = run_row(export("small_segment", mode="'add'", audience_name="'reused'"))
+        self.assertEqual(first["audience_id"], second["audience_id"])
+        saved = sql("SELECT count(*) FROM fb_exports WHERE audience_name = 'reused'")
+        self.assertEqual(saved, "1")
+
+
+class ReplaceMode(unittest.TestCase):
+    def test_25001_rows_in_three_batches_with_session_fields(self):
+        run_id = export("everyone", mode="'replace'", audience_name="'replace mode'")
+        run = run_row(run_id)
+        self.assertEqual(run["status"], "succeeded", run)
+        self.assertEqual(run["batches"], "3")
+        sessions = sim(f"/_sim/sessions?audience_id={run['audience_id']}")["sessions"]
+        replace = [s for s in sessions if s["kind"] == "replace"]
+        self.assertEqual(len(replace), 1)
+        batches = replace[0]["batches"]
+        self.assertEqual([b["batch_seq"] for b in batches], [1, 2, 3])
+        self.assertEqual([b["last_batch_flag"] for b in batches], [False, False, True])
+        self.assertEqual(sum(b["rows"] for b in batches), int(run["rows_sent"]))
+        self.assertEqual(max(b["rows"] for b in batches), 10000)
+        audience_holds_exactly(self, run["audience_id"], "everyone")
+
+    def test_a_second_replace_leaves_exactly_the_new_segment(self):
+        export("everyone", mode="'replace'", audience_name="'shrinking'")
+        run = run_row(export("vip_customers", mode="'replace'", audience_name="'shrinking'"))
+        self.assertEqual(run["status"], "succeeded", run)
+        audience_holds_exactly(self, run["audience_id"], "vip_customers")
+
+
+class ErrorsBeforeSending(unittest.TestCase):
+    def assert_nothing_sent(self, statement, sqlstate, text):
+        before = sim("/_sim/stats")["requests"]
+        with self.assertRaises(SqlError) as raised:
+            sql(statement)
+        self.assertEqual(raised.exception.sqlstate, sqlstate, raised.exception.output)
+        self.assertIn(text, raised.exception.message)
+        self.assertEqual(sim("/_sim/stats")["requests"], before)
+
+    def test_a_table_is_not_a_segment(self):
+        self.assert_nothing_sent("SELECT fb_export_segment('customers', 'meta_main', mode => 'add')",
+                                 "42809", "is not a view")
+
+    def test_a_mapped_column_that_does_not_exist(self):
+        self.assert_nothing_sent(
+            "SELECT fb_export_segment('everyone', 'meta_main', mapping => '{\"EMAIL\": \"mail\"}',"
+            " mode => 'add')", "42703", 'column "mail" mapped to EMAIL does not exist')
+
+    def test_an_unknown_destination(self):
+        self.assert_nothing_sent("SELECT fb_export_segment('everyone', 'nowhere', mode => 'add')",
+                                 "42704", 'destination "nowhere" does not exist')
+
+    def test_a_role_without_a_grant(self):
+        sql("DROP ROLE IF EXISTS export_outsider; CREATE ROLE export_outsider IN ROLE connector_exporter;"
+            "GRANT SELECT ON everyone TO export_outsider;")
+        self.assert_nothing_sent("SET ROLE export_outsider;"
+                                 "SELECT fb_export_segment('everyone', 'meta_main', mode => 'add')",
+                                 "42501", 'permission denied for destination "meta_main"')
+
+    def test_a_segment_over_the_limit_fails_before_anything_is_sent(self):
+        before = sim("/_sim/stats")["requests"]
+        with self.assertRaises(SqlError) as raised:
+            sql("SET connector.max_profiles_per_export = 100;"
+                "SELECT fb_export_segment('small_segment', 'meta_main', mode => 'add',"
+                " audience_name => 'over the limit', wait => true)")
+        self.assertEqual(raised.exception.sqlstate, "54000")
+        self.assertIn("more than connector.max_profiles_per_export (100)", raised.exception.message)
+        self.assertEqual(sim("/_sim/stats")["requests"], before)
+
+
+class ErrorsWhileSending(unittest.TestCase):
+    def tearDown(self):
+        sim("/_sim/faults", method="DELETE")
+
+    def test_throttling_and_server_errors_are_retried_to_success(self):
+        sim("/_sim/config", {"faults": [
+            {"kind": "throttle", "code": 80003, "count": 2, "method": "POST",
+             "endpoint": "/{audience_id}/users", "regain_minutes": 0},
+            {"kind": "server_error", "code": 2, "count": 2, "method": "POST",
+             "endpoint": "/{audience_id}/users"}]})
+        run = run_row(export("everyone", mode="'add'", audience_name="'flaky'"))
+        self.assertEqual(run["status"], "succeeded", run)
+        self.assertGreaterEqual(int(run["retries"]), 4)
+        audience_holds_exactly(self, run["audience_id"], "everyone")
+
+    def test_an_expired_token_fails_the_run_and_marks_the_destination(self):
+        sql(f"SELECT fb_create_destination('expiring', '{ACCOUNT}', 'EAAintegrationExpiring02',"
+            " consent => true, verify => false)")
+        sim("/_sim/config", {"tokens": [{"token": "EAAintegrationExpiring02", "user_id": "400",
+                                         "scopes": ["ads_management"], "expired": True}]})
+        with self.assertRaises(SqlError) as raised:
+            sql("SELECT fb_export_segment('small_segment', 'expiring', mode => 'add', wait => true)")
+        self.assertEqual(raised.exception.sqlstate, "28000")
+        self.assertEqual(sql("SELECT status FROM fb_destinations WHERE name = 'expiring'"), "needs_reauth")
+        self.assertEqual(sql("SELECT status FROM fb_export_runs ORDER BY run_id DESC LIMIT 1"), "failed")
+
+
+if __name__ == "__main__":
+    unittest.main()
