@@ -227,6 +227,7 @@ CREATE TABLE connector.exports (
     mapping        jsonb,
     key_identifier text CHECK (key_identifier IN ('email', 'phone', 'name_and_address')),
     mode           text NOT NULL CHECK (mode IN ('add', 'replace', 'mirror')),
+    ledger_schema  text,             -- mirror: the payload schema the ledger was written with
     owner          name NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -263,8 +264,8 @@ CREATE INDEX ON connector.runs (export_id, run_id);
 -- Mirror mode: the payload rows this export last had confirmed by Meta.
 CREATE TABLE connector.ledger (
     export_id bigint NOT NULL REFERENCES connector.exports ON DELETE CASCADE,
-    row_hash  bytea NOT NULL,        -- SHA-256 of the row's cells: its identity
-    cells     text[] NOT NULL,       -- what Meta needs to remove it again
+    row_hash  bytea NOT NULL,        -- SHA-256 of row_json: the row's identity
+    row_json  text NOT NULL,         -- the payload row as sent: what removing it needs
     PRIMARY KEY (export_id, row_hash)
 );
 

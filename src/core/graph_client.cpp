@@ -54,7 +54,10 @@ GraphResponse GraphClient::send(std::string_view method, std::string_view path,
   GraphResponse response = std::move(request.response());
   if (!response.ok()) {
     GraphError error = api_error(response, credentials_);
-    throw GraphRequestError(GraphRequestError::Kind::Api, error.message, std::move(error));
+    // Copied first: the order in which arguments are initialized is unspecified,
+    // and a message read from a moved-from error would be empty.
+    std::string message = error.message;
+    throw GraphRequestError(GraphRequestError::Kind::Api, message, std::move(error));
   }
   return response;
 }

@@ -130,11 +130,6 @@ fb_export_segment(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown export mode \"%s\"", mode),
 				 errhint("Use add (only adds), replace (the audience becomes the segment, in one session) or mirror (adds what is new, removes what is gone).")));
-	if (strcmp(mode, "mirror") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("mode mirror is not available yet"),
-				 errhint("Use mode => 'replace' (the audience becomes exactly the segment) or mode => 'add'.")));
 	if (audience_id != NULL && strspn(audience_id, "0123456789") != strlen(audience_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -61,7 +61,8 @@ typedef struct Run
 	int64		session_id;
 	/* read phase */
 	int64		rows_read;
-	int64		rows_kept;
+	int64		rows_kept;		/* to add, or to replace with */
+	int64		rows_to_remove; /* mirror */
 	int64		skipped[CONNECTOR_SKIP_REASONS];
 	int64		rejected_prehashed;
 } Run;
@@ -71,7 +72,8 @@ typedef struct RunResources
 {
 	ConnectorExportEncoder *encoder;
 	ConnectorExportSender *sender;
-	BufFile    *spool;
+	BufFile    *spool;			/* rows to add (or replace with) */
+	BufFile    *removals;		/* mirror: rows to remove */
 	DestinationCredentials credentials;
 } RunResources;
 
@@ -86,6 +88,8 @@ release_resources(void)
 		connector_export_encoder_free(resources.encoder);
 	if (resources.spool != NULL)
 		BufFileClose(resources.spool);
+	if (resources.removals != NULL)
+		BufFileClose(resources.removals);
 	forget_credentials(&resources.credentials);
 	memset(&resources, 0, sizeof(resources));
 }
@@ -247,28 +251,162 @@ live_column_name(Relation relation, int index)
 }
 
 static void
-spool_row(const char *row, size_t length)
+spool_row(BufFile *file, const char *row, size_t length)
 {
 	uint32		header = (uint32) length;
 
-	BufFileWrite(resources.spool, &header, sizeof(header));
-	BufFileWrite(resources.spool, (void *) row, length);
+	BufFileWrite(file, &header, sizeof(header));
+	BufFileWrite(file, (void *) row, length);
 }
 
 static bool
-unspool_row(StringInfo row)
+unspool_row(BufFile *file, StringInfo row)
 {
 	uint32		length;
 
-	if (BufFileRead(resources.spool, &length, sizeof(length)) != sizeof(length))
+	if (BufFileRead(file, &length, sizeof(length)) != sizeof(length))
 		return false;
 	resetStringInfo(row);
 	enlargeStringInfo(row, length);
-	if (BufFileRead(resources.spool, row->data, length) != length)
+	if (BufFileRead(file, row->data, length) != length)
 		elog(ERROR, "could not read the export spool file");
 	row->len = length;
 	row->data[length] = '\0';
 	return true;
+}
+
+/*
+ * Mirror mode stages the segment's payload rows in a temporary table, so that
+ * plain SQL can diff them against the ledger of what Meta confirmed before.
+ * The tables belong to the extension owner, like the ledger.
+ */
+static void
+create_mirror_tables(void)
+{
+	if (SPI_execute("DROP TABLE IF EXISTS pg_temp.connector_current, pg_temp.connector_adds,"
+					" pg_temp.connector_removes;"
+					"CREATE TEMP TABLE connector_current (row_hash bytea PRIMARY KEY, row_json text NOT NULL)",
+					false, 0) < 0)
+		elog(ERROR, "could not create the mirror staging table");
+}
+
+typedef struct StagedRows
+{
+	Datum	   *rows;
+	int			count;
+	Oid			owner;			/* the worker's own role, which owns the staging table */
+	int			security_context;
+} StagedRows;
+
+static void
+flush_staged_rows(StagedRows *staged)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	Oid			reader;
+	int			reader_context;
+
+	if (staged->count == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(staged->rows, staged->count, TEXTOID, -1, false, TYPALIGN_INT));
+	GetUserIdAndSecContext(&reader, &reader_context);
+	SetUserIdAndSecContext(staged->owner, staged->security_context);
+	/* The same row twice in a segment is one member. */
+	if (SPI_execute_with_args("INSERT INTO pg_temp.connector_current (row_hash, row_json)"
+							  " SELECT pg_catalog.sha256(pg_catalog.convert_to(r, 'UTF8')), r"
+							  " FROM pg_catalog.unnest($1) AS r ON CONFLICT DO NOTHING",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not stage the segment's rows");
+	SetUserIdAndSecContext(reader, reader_context);
+	staged->count = 0;
+}
+
+/*
+ * What is new since the ledger, and what is gone, each spooled in seq order.
+ * Runs as the worker's own role, the extension owner, with search_path pinned.
+ */
+static void
+diff_against_ledger(Run *run, const char *schema)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(run->export_id), CStringGetTextDatum(schema)};
+	bool		isnull;
+	Portal		portal;
+	StringInfoData row;
+	const char *tables[2] = {"pg_temp.connector_adds", "pg_temp.connector_removes"};
+	int			t;
+
+	/* A ledger written with other columns cannot be diffed: start it anew. */
+	if (SPI_execute_with_args("SELECT ledger_schema IS DISTINCT FROM $2 AND ledger_schema IS NOT NULL"
+							  " FROM connector.exports WHERE export_id = $1",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.exports");
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	{
+		ereport(WARNING,
+				(errmsg("the columns exported from segment %s changed since its last mirror run", run->segment),
+				 errdetail("Rows sent with the old columns stay in the audience."),
+				 errhint("Run it once with mode => 'replace' to make the audience exactly the segment.")));
+		if (SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id = $1",
+								  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not reset connector.ledger");
+	}
+	if (SPI_execute_with_args("UPDATE connector.exports SET ledger_schema = $2 WHERE export_id = $1",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_execute_with_args("CREATE TEMP TABLE connector_adds AS"
+							  " SELECT pg_catalog.row_number() OVER (ORDER BY c.row_hash) AS seq, c.row_hash, c.row_json"
+							  " FROM pg_temp.connector_current c WHERE NOT EXISTS (SELECT 1 FROM connector.ledger l"
+							  "  WHERE l.export_id = $1 AND l.row_hash = c.row_hash)",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_UTILITY ||
+		SPI_execute_with_args("CREATE TEMP TABLE connector_removes AS"
+							  " SELECT pg_catalog.row_number() OVER (ORDER BY l.row_hash) AS seq, l.row_hash, l.row_json"
+							  " FROM connector.ledger l WHERE l.export_id = $1 AND NOT EXISTS (SELECT 1"
+							  "  FROM pg_temp.connector_current c WHERE c.row_hash = l.row_hash)",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("CREATE INDEX ON pg_temp.connector_adds (seq);"
+					"CREATE INDEX ON pg_temp.connector_removes (seq);"
+					"DROP TABLE pg_temp.connector_current", false, 0) < 0)
+		elog(ERROR, "could not diff the segment against the ledger");
+
+	initStringInfo(&row);
+	for (t = 0; t < 2; t++)
+	{
+		BufFile    *file;
+
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			file = BufFileCreateTemp(true);
+			MemoryContextSwitchTo(old);
+		}
+		if (t == 0)
+			resources.spool = file;
+		else
+			resources.removals = file;
+		/* Not read-only: it must see what this transaction just wrote. */
+		portal = SPI_cursor_open_with_args(NULL, psprintf("SELECT row_json FROM %s ORDER BY seq", tables[t]),
+										   0, NULL, NULL, NULL, false, 0);
+		for (;;)
+		{
+			uint64		i;
+
+			SPI_cursor_fetch(portal, true, FETCH_ROWS);
+			if (SPI_processed == 0)
+				break;
+			for (i = 0; i < SPI_processed; i++)
+			{
+				text	   *json = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+				spool_row(file, VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json));
+				if (t == 0)
+					run->rows_kept++;
+				else
+					run->rows_to_remove++;
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+	}
 }
 
 /* Phase 1: the segment, in one snapshot, as the requesting role. */
@@ -285,6 +423,8 @@ read_segment(Run *run, ExportProgress *progress)
 	const char **values;
 	size_t	   *lengths;
 	MemoryContext rows_context;
+	bool		mirror = strcmp(run->mode, "mirror") == 0;
+	StagedRows	staged = {NULL, 0, InvalidOid, 0};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -294,6 +434,13 @@ read_segment(Run *run, ExportProgress *progress)
 	pgstat_report_activity(STATE_RUNNING, psprintf("connector: reading segment %s", run->segment));
 
 	GetUserIdAndSecContext(&saved_user, &saved_context);
+	if (mirror)
+	{
+		create_mirror_tables();
+		staged.rows = palloc(sizeof(Datum) * FETCH_ROWS);
+		staged.owner = saved_user;
+		staged.security_context = saved_context;
+	}
 	SetUserIdAndSecContext(run->requested_by, saved_context | SECURITY_LOCAL_USERID_CHANGE);
 
 	relation = open_segment(run->segment);
@@ -302,7 +449,8 @@ read_segment(Run *run, ExportProgress *progress)
 
 		resources.encoder = encoder_for_relation(relation, run->segment, run->mapping,
 												 run->key_identifier);
-		resources.spool = BufFileCreateTemp(true);
+		if (!mirror)
+			resources.spool = BufFileCreateTemp(true);
 		MemoryContextSwitchTo(old);
 	}
 	mapped = connector_export_encoder_column_count(resources.encoder);
@@ -357,8 +505,19 @@ read_segment(Run *run, ExportProgress *progress)
 												&row_json_len, &skip_reason, &status))
 			{
 				case CONNECTOR_VALUE:
-					spool_row(row_json, row_json_len);
-					run->rows_kept++;
+					if (mirror)
+					{
+						MemoryContext old = MemoryContextSwitchTo(rows_context);
+
+						staged.rows[staged.count++] =
+							PointerGetDatum(cstring_to_text_with_len(row_json, row_json_len));
+						MemoryContextSwitchTo(old);
+					}
+					else
+					{
+						spool_row(resources.spool, row_json, row_json_len);
+						run->rows_kept++;
+					}
 					break;
 				case CONNECTOR_NO_VALUE:
 					run->skipped[skip_reason]++;
@@ -371,12 +530,16 @@ read_segment(Run *run, ExportProgress *progress)
 		if (progress != NULL)
 			pg_atomic_write_u64(&progress->rows_read, run->rows_read);
 		SPI_freetuptable(SPI_tuptable);
+		if (mirror)
+			flush_staged_rows(&staged);
 		MemoryContextReset(rows_context);
 		raise_if_cancelled();
 	}
 	SPI_cursor_close(portal);
 	run->rejected_prehashed = connector_export_rejected_prehashed(resources.encoder);
 	SetUserIdAndSecContext(saved_user, saved_context);
+	if (mirror)
+		diff_against_ledger(run, connector_export_encoder_schema(resources.encoder));
 	end_step();
 }
 
@@ -506,12 +669,17 @@ ensure_audience(Run *run, Destination *destination)
 	end_step();
 }
 
-/* Commits the outcomes of finished batches; raises the first failure. */
+/*
+ * Commits the outcomes of finished batches, with the ledger of a mirror run:
+ * it changes only for batches Meta confirmed. Raises the first failure.
+ */
 static void
-record_batches(const Run *run, const ConnectorBatchResult *results, int count,
-			   ExportProgress *progress)
+record_batches(const Run *run, ConnectorUploadOperation operation,
+			   const ConnectorBatchResult *results, int count, ExportProgress *progress)
 {
 	PrivilegedScope scope;
+	bool		mirror = strcmp(run->mode, "mirror") == 0;
+	bool		removing = operation == CONNECTOR_UPLOAD_REMOVE;
 	int64		batches = 0;
 	int64		rows = 0;
 	int64		retries = 0;
@@ -520,6 +688,8 @@ record_batches(const Run *run, const ConnectorBatchResult *results, int count,
 	const ConnectorBatchResult *failure = NULL;
 	int			i;
 
+	begin_step("connector: recording batches");
+	enter_privileged_scope(&scope);
 	for (i = 0; i < count; i++)
 	{
 		retries += Max(results[i].attempts - 1, 0);
@@ -533,22 +703,40 @@ record_batches(const Run *run, const ConnectorBatchResult *results, int count,
 		rows += results[i].rows;
 		received = Max(received, results[i].num_received);
 		invalid += results[i].num_invalid_entries;
+		if (mirror)
+		{
+			/* Batch k holds rows (k-1)*batch_size+1 .. of the spool, in seq order. */
+			int64		first = (int64) (results[i].batch_seq - 1) * connector_batch_size;
+			Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+			Datum		values[3] = {Int64GetDatum(run->export_id), Int64GetDatum(first),
+			Int64GetDatum(first + results[i].rows)};
+
+			if (SPI_execute_with_args(removing
+									  ? "DELETE FROM connector.ledger l USING pg_temp.connector_removes r"
+									  " WHERE l.export_id = $1 AND l.row_hash = r.row_hash AND r.seq > $2 AND r.seq <= $3"
+									  : "INSERT INTO connector.ledger (export_id, row_hash, row_json)"
+									  " SELECT $1, row_hash, row_json FROM pg_temp.connector_adds"
+									  " WHERE seq > $2 AND seq <= $3 ON CONFLICT DO NOTHING",
+									  3, argtypes, values, NULL, false, 0) < 0)
+				elog(ERROR, "could not update connector.ledger");
+		}
 	}
 	{
-		Oid			argtypes[6] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-		Datum		values[6] = {Int64GetDatum(run->run_id), Int64GetDatum(batches), Int64GetDatum(rows),
-			Int64GetDatum(retries), Int64GetDatum(received), Int64GetDatum(invalid)};
+		Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID};
+		Datum		values[7] = {Int64GetDatum(run->run_id), Int64GetDatum(batches), Int64GetDatum(rows),
+			Int64GetDatum(retries), Int64GetDatum(received), Int64GetDatum(invalid),
+		BoolGetDatum(removing)};
 
-		begin_step("connector: recording batches");
-		enter_privileged_scope(&scope);
-		if (SPI_execute_with_args("UPDATE connector.runs SET batches = batches + $2, rows_sent = rows_sent + $3,"
+		if (SPI_execute_with_args("UPDATE connector.runs SET batches = batches + $2,"
+								  " rows_sent = rows_sent + CASE WHEN $7 THEN 0 ELSE $3 END,"
+								  " rows_removed = rows_removed + CASE WHEN $7 THEN $3 ELSE 0 END,"
 								  " retries = retries + $4, num_received = GREATEST(num_received, $5),"
 								  " num_invalid_entries = num_invalid_entries + $6 WHERE run_id = $1",
-								  6, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+								  7, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update connector.runs");
-		leave_privileged_scope(&scope);
-		end_step();
 	}
+	leave_privileged_scope(&scope);
+	end_step();
 	if (progress != NULL)
 	{
 		pg_atomic_fetch_add_u64(&progress->batches, batches);
@@ -562,9 +750,10 @@ record_batches(const Run *run, const ConnectorBatchResult *results, int count,
 						run->segment, run->audience_id, failure->message)));
 }
 
-/* Phase 3: the spooled rows, in batches, to the audience. */
+/* Phase 3: spooled rows, in batches, to the audience. */
 static void
-send_rows(Run *run, ExportProgress *progress)
+send_spool(Run *run, ExportProgress *progress, ConnectorUploadOperation operation,
+		   BufFile *file, int64 rows, int64 session_id)
 {
 	ConnectorGraphConfig graph = graph_config(&resources.credentials);
 	ConnectorSenderConfig config;
@@ -573,13 +762,13 @@ send_rows(Run *run, ExportProgress *progress)
 	StringInfoData row;
 	bool		input_done = false;
 
-	if (run->rows_kept == 0)
+	if (rows == 0)
 		return;
 	graph.should_abort = export_should_abort;
-	config.operation = strcmp(run->mode, "replace") == 0 ? CONNECTOR_UPLOAD_REPLACE : CONNECTOR_UPLOAD_ADD;
+	config.operation = operation;
 	config.audience_id = run->audience_id;
-	config.session_id = run->session_id;
-	config.estimated_total = run->rows_kept;
+	config.session_id = session_id;
+	config.estimated_total = rows;
 	config.batch_size = connector_batch_size;
 	config.max_in_flight = connector_max_parallel_requests;
 	config.max_attempts = connector_max_retries + 1;
@@ -588,18 +777,20 @@ send_rows(Run *run, ExportProgress *progress)
 	if (resources.sender == NULL)
 		raise_core_error(&status);
 
-	if (BufFileSeek(resources.spool, 0, 0, SEEK_SET) != 0)
+	if (BufFileSeek(file, 0, 0, SEEK_SET) != 0)
 		elog(ERROR, "could not rewind the export spool file");
 	initStringInfo(&row);
-	pgstat_report_activity(STATE_RUNNING, psprintf("connector: sending segment %s to audience %s",
-												   run->segment, run->audience_id));
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("connector: %s audience %s from segment %s",
+									operation == CONNECTOR_UPLOAD_REMOVE ? "removing from" : "sending to",
+									run->audience_id, run->segment));
 	while (!connector_export_sender_done(resources.sender))
 	{
 		int			count;
 
 		while (!input_done && connector_export_sender_accepts_rows(resources.sender))
 		{
-			if (!unspool_row(&row))
+			if (!unspool_row(file, &row))
 			{
 				input_done = true;
 				if (connector_export_sender_finish(resources.sender, &status) == CONNECTOR_ERROR)
@@ -616,9 +807,11 @@ send_rows(Run *run, ExportProgress *progress)
 			raise_core_error(&status);
 		}
 		if (count > 0)
-			record_batches(run, results, count, progress);
+			record_batches(run, operation, results, count, progress);
 		raise_if_cancelled();
 	}
+	connector_export_sender_free(resources.sender);
+	resources.sender = NULL;
 }
 
 /* The run's end, and a NOTIFY connector_export for listeners. */
@@ -703,13 +896,23 @@ run_export(int64 run_id, ExportProgress *progress)
 
 		if (!pg_strong_random(&run.session_id, sizeof(run.session_id)))
 			elog(ERROR, "could not generate a session id");
-		run.session_id = (run.session_id & INT64CONST(0x7FFFFFFFFFFFFFFF)) | 1;
+		/* Positive, and room for the removal session of a mirror run. */
+		run.session_id = (run.session_id & INT64CONST(0x3FFFFFFFFFFFFFFF)) | 1;
 
 		read_segment(&run, progress);
 		record_read(&run);
 		check_profile_limit(&run);
 		ensure_audience(&run, destination);
-		send_rows(&run, progress);
+		if (strcmp(run.mode, "mirror") == 0)
+		{
+			send_spool(&run, progress, CONNECTOR_UPLOAD_ADD, resources.spool, run.rows_kept, run.session_id);
+			send_spool(&run, progress, CONNECTOR_UPLOAD_REMOVE, resources.removals, run.rows_to_remove,
+					   run.session_id + 1);
+		}
+		else
+			send_spool(&run, progress,
+					   strcmp(run.mode, "replace") == 0 ? CONNECTOR_UPLOAD_REPLACE : CONNECTOR_UPLOAD_ADD,
+					   resources.spool, run.rows_kept, run.session_id);
 		release_resources();
 		record_outcome(run_id, "succeeded", NULL, NULL);
 		report_outcome(progress, "succeeded", NULL, NULL);

@@ -141,6 +141,8 @@ connector_export_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(extra.database, extra.user, 0);
 	/* Dates reach the normalizers in one form, whatever the server's default. */
 	SetConfigOption("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION);
+	/* It runs as the extension owner: nothing of anyone else's may be resolved. */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("application_name", "connector export", PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname("connector export");
 

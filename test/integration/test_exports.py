@@ -121,6 +121,42 @@ class ReplaceMode(unittest.TestCase):
         audience_holds_exactly(self, run["audience_id"], "vip_customers")
 
 
+class MirrorMode(unittest.TestCase):
+    def endpoint_rows(self, endpoint):
+        stats = sim("/_sim/stats")["endpoints"]
+        return stats.get(endpoint, {}).get("rows_received", 0)
+
+    def test_the_next_run_sends_only_the_difference(self):
+        sql("""CREATE TABLE mirror_customers AS
+               SELECT i AS id, format('mirror%s@example.com', i) AS email, NULL::text AS phone,
+                      'Ann'::text AS first_name
+               FROM generate_series(1, 2500) AS i;
+               CREATE VIEW mirrored AS SELECT email, phone, first_name FROM mirror_customers;""")
+        first = run_row(export("mirrored", audience_name="'mirror mode'"))  # mirror is the default
+        self.assertEqual(first["status"], "succeeded", first)
+        self.assertEqual(int(first["rows_sent"]), 2500)
+        audience_holds_exactly(self, first["audience_id"], "mirrored")
+
+        # 100 new customers, 50 changed addresses, 30 gone.
+        sql("""INSERT INTO mirror_customers
+               SELECT i, format('mirror%s@example.com', i), NULL, 'Ann' FROM generate_series(2501, 2600) AS i;
+               UPDATE mirror_customers SET email = 'changed.' || email WHERE id BETWEEN 1 AND 50;
+               DELETE FROM mirror_customers WHERE id BETWEEN 101 AND 130;""")
+        added_before = self.endpoint_rows("POST /{audience_id}/users")
+        removed_before = self.endpoint_rows("DELETE /{audience_id}/users")
+        second = run_row(export("mirrored", audience_name="'mirror mode'"))
+        self.assertEqual(second["status"], "succeeded", second)
+        self.assertEqual(int(second["rows_sent"]), 150)
+        self.assertEqual(sql(f"SELECT rows_removed FROM fb_export_runs WHERE run_id = "
+                             f"(SELECT max(run_id) FROM fb_export_runs)"), "80")
+        self.assertEqual(self.endpoint_rows("POST /{audience_id}/users") - added_before, 150)
+        self.assertEqual(self.endpoint_rows("DELETE /{audience_id}/users") - removed_before, 80)
+        audience_holds_exactly(self, second["audience_id"], "mirrored")
+
+        third = run_row(export("mirrored", audience_name="'mirror mode'"))
+        self.assertEqual((third["status"], third["rows_sent"], third["batches"]), ("succeeded", "0", "0"))
+
+
 class ErrorsBeforeSending(unittest.TestCase):
     def assert_nothing_sent(self, statement, sqlstate, text):
         before = sim("/_sim/stats")["requests"]
