@@ -1,8 +1,8 @@
 // The upload engine against the real Graph API simulator (a subprocess on a
 // free loopback port, configured through /_sim/), and its backoff, header and
 // bookkeeping rules on their own. The simulator is found through
-// CONNECTOR_SOURCE_DIR, else by walking up from the working directory (ctest
-// runs in the build directory inside the repository).
+// CONNECTOR_SOURCE_DIR, else by walking up from the working directory, else
+// from this source file's compiled-in path.
 
 #include "upload_engine.hpp"
 
@@ -47,9 +47,13 @@ std::int64_t elapsed_ms(Clock::time_point since) {
 std::filesystem::path repository_root() {
   if (const char* configured = std::getenv("CONNECTOR_SOURCE_DIR"))
     return std::filesystem::path(configured);
-  for (auto dir = std::filesystem::current_path();; dir = dir.parent_path()) {
-    if (std::filesystem::exists(dir / "test/graph_sim/graph_sim.py")) return dir;
-    if (dir == dir.parent_path()) break;
+  // From the working directory (ctest runs in a build directory inside the
+  // repository), then from where this file was compiled (a build elsewhere).
+  for (auto start : {std::filesystem::current_path(), std::filesystem::path(__FILE__)}) {
+    for (auto dir = start; !dir.empty(); dir = dir.parent_path()) {
+      if (std::filesystem::exists(dir / "test/graph_sim/graph_sim.py")) return dir;
+      if (dir == dir.parent_path()) break;
+    }
   }
   throw std::runtime_error(
       "test/graph_sim/graph_sim.py not found: set CONNECTOR_SOURCE_DIR or run from the repository");
@@ -338,6 +342,29 @@ TEST_F(UploadEngineSim, RemoveSendsDeleteWithTheBodyAndReportsInvalidSamples) {
   Json requests = stats().at("endpoints").at("DELETE /{audience_id}/users");
   EXPECT_EQ(requests.at("requests").get<int>(), 1);
   EXPECT_EQ(stats().at("payload_in_query_requests").get<int>(), 0);
+}
+
+TEST_F(UploadEngineSim, InvalidEntrySamplesAreCappedAndStayAJsonObject) {
+  std::string audience = create_audience("invalid");
+  UploadBatch batch = make_batch(4, 1, true, 0, 10, 160);
+  Json body = Json::parse(batch.body);
+  for (int bad = 0; bad < 150; ++bad)
+    body["payload"]["data"].push_back(
+        {"not-a-digest-" + std::to_string(bad) + std::string(50, 'x')});
+  batch.body = body.dump();
+  UploadEngine engine(settings_, credentials_, quick_engine(), should_abort);
+  engine.submit(UploadOperation::Add, audience, std::move(batch));
+  auto outcomes = drain(engine);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_TRUE(outcomes[0].succeeded);
+  EXPECT_EQ(outcomes[0].num_invalid_entries, 150);
+  const std::string& samples = outcomes[0].invalid_entry_samples;
+  EXPECT_LE(samples.size(), 4096u);
+  EXPECT_GT(samples.size(), 3000u);  // filled, not emptied, by the cap
+  Json parsed = Json::parse(samples);
+  EXPECT_TRUE(parsed.is_object());
+  EXPECT_GT(parsed.size(), 10u);
+  EXPECT_LT(parsed.size(), 100u);  // the simulator sent 100
 }
 
 TEST_F(UploadEngineSim, ThrottlingIsRetriedAfterTheRegainTimeAndPausesEverySend) {
@@ -649,7 +676,8 @@ TEST_F(UploadEngineSim, AppSecretProofOnEveryAttemptAndTheTokenOnlyInTheHeader) 
   ASSERT_EQ(outcomes.size(), 1u);
   EXPECT_TRUE(outcomes[0].succeeded) << outcomes[0].error.message;
   EXPECT_EQ(outcomes[0].attempts, 2);
-  for (const auto& entry : sim().call("GET", "/_sim/requests?limit=10").at("requests")) {
+  Json log = sim().call("GET", "/_sim/requests?limit=10").at("requests");
+  for (const auto& entry : log) {
     if (entry.at("path") != "/{audience_id}/users") continue;
     EXPECT_EQ(entry.at("token_source"), "header");
     EXPECT_FALSE(entry.at("payload_in_query").get<bool>());
