@@ -110,8 +110,14 @@ if make -j2 >"$work/make.log" 2>&1 && make install >>"$work/make.log" 2>&1; then
   # The regression tests talk to the Graph API simulator, never to Meta.
   graph_sim_start "$work/graph_sim" --config test/fixtures/regress_graph_sim.json ||
     record "graph_sim start" 0 1
-  cluster_start "$work/cluster" "connector.graph_api_url = '$GRAPH_SIM_URL'" ||
+  # Preloaded, so the background worker and pg_cron run; they serve the
+  # database the worker integration tests use.
+  cluster_start "$work/cluster" "connector.graph_api_url = '$GRAPH_SIM_URL'" \
+    "shared_preload_libraries = 'connector, pg_cron'" "max_worker_processes = 32" \
+    "connector.database = 'connector_worker'" "cron.database_name = 'connector_worker'" \
+    "cron.use_background_workers = on" ||
     record "cluster start" 0 1
+  createdb connector_worker
   # pg_regress runs as postgres, from a copy it can write its results into.
   regress="$work/regress"
   mkdir -p "$regress"
@@ -130,7 +136,7 @@ if make -j2 >"$work/make.log" 2>&1 && make install >>"$work/make.log" 2>&1; then
     record "pg_regress" $((total - failures)) "$failures"
   fi
 
-  step "integration tests (real server, simulator, pg_dump, key files, TLS)"
+  step "integration tests (destinations, exports, background worker, pg_cron, crash)"
   CONNECTOR_REPO="$repo" CONNECTOR_DATA_DIR="$work/cluster/data" \
     CONNECTOR_SERVER_LOG="$work/cluster/server.log" \
     run_unittest "integration" test/integration

@@ -24,7 +24,7 @@ cluster_start() {
     echo "listen_addresses = ''"
     echo "port = $CLUSTER_PORT"
     echo "unix_socket_directories = '$dir'"
-    echo "max_worker_processes = 16"
+    echo "max_worker_processes = 16"  # a later line of the caller's may raise it
     echo "max_parallel_workers = 8"
     echo "fsync = off"
     local line

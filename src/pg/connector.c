@@ -4,7 +4,9 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 
+#include "launcher.h"
 #include "settings.h"
 
 PG_MODULE_MAGIC;
@@ -15,4 +17,6 @@ void
 _PG_init(void)
 {
 	define_settings();
+	if (process_shared_preload_libraries_in_progress)
+		register_launcher();
 }

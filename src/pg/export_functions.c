@@ -24,6 +24,7 @@
 #include "core_errors.h"
 #include "destinations.h"
 #include "export_request.h"
+#include "launcher.h"
 #include "privileged.h"
 
 PG_FUNCTION_INFO_V1(fb_export_segment);
@@ -155,6 +156,8 @@ fb_export_segment(PG_FUNCTION_ARGS)
 
 	if (wait)
 		PG_RETURN_INT64(run_request_and_wait(request));
+	require_launcher_for_this_database();
+	wake_launcher_at_commit();
 	PG_RETURN_INT64(save_export_request(request));
 }
 

@@ -750,6 +750,60 @@ record_batches(const Run *run, ConnectorUploadOperation operation,
 						run->segment, run->audience_id, failure->message)));
 }
 
+/*
+ * A replace run interrupted after its batch 1 leaves its session open at
+ * Meta, which then refuses any other replace of the audience for 90 minutes.
+ * The next replace run closes it first with one final batch (a row of the
+ * new segment, which the new session keeps anyway).
+ */
+static void
+close_interrupted_session(Run *run)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(run->export_id), Int64GetDatum(run->run_id)};
+	bool		isnull;
+	int64		session_id = 0;
+	StringInfoData row;
+	ConnectorGraphConfig graph;
+	ConnectorStatus status;
+
+	begin_step("connector: looking for an interrupted replace session");
+	if (SPI_execute_with_args("SELECT session_id FROM connector.runs WHERE export_id = $1 AND run_id < $2"
+							  " AND mode = 'replace' ORDER BY run_id DESC LIMIT 1"
+							  , 2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	if (SPI_processed == 1)
+	{
+		Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		session_id = isnull ? 0 : DatumGetInt64(value);
+	}
+	if (session_id != 0 &&
+		SPI_execute_with_args("SELECT 1 FROM connector.runs WHERE export_id = $1 AND session_id = $2"
+							  " AND status IN ('failed', 'cancelled')",
+							  2, argtypes, (Datum[]) {Int64GetDatum(run->export_id), Int64GetDatum(session_id)},
+							  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 0)
+		session_id = 0;			/* it ended well */
+	end_step();
+	if (session_id == 0)
+		return;
+
+	initStringInfo(&row);
+	if (BufFileSeek(resources.spool, 0, 0, SEEK_SET) != 0 || !unspool_row(resources.spool, &row))
+		return;
+	graph = graph_config(&resources.credentials);
+	graph.should_abort = export_should_abort;
+	if (connector_close_replace_session(&graph, resources.encoder, run->audience_id, session_id,
+										row.data, row.len, &status) == CONNECTOR_ERROR)
+	{
+		raise_if_cancelled();
+		raise_core_error(&status);
+	}
+	ereport(LOG,
+			(errmsg("connector: closed replace session " INT64_FORMAT " of audience %s, left open by an interrupted run",
+					session_id, run->audience_id)));
+}
+
 /* Phase 3: spooled rows, in batches, to the audience. */
 static void
 send_spool(Run *run, ExportProgress *progress, ConnectorUploadOperation operation,
@@ -909,10 +963,15 @@ run_export(int64 run_id, ExportProgress *progress)
 			send_spool(&run, progress, CONNECTOR_UPLOAD_REMOVE, resources.removals, run.rows_to_remove,
 					   run.session_id + 1);
 		}
+		else if (strcmp(run.mode, "replace") == 0)
+		{
+			close_interrupted_session(&run);
+			send_spool(&run, progress, CONNECTOR_UPLOAD_REPLACE, resources.spool, run.rows_kept,
+					   run.session_id);
+		}
 		else
-			send_spool(&run, progress,
-					   strcmp(run.mode, "replace") == 0 ? CONNECTOR_UPLOAD_REPLACE : CONNECTOR_UPLOAD_ADD,
-					   resources.spool, run.rows_kept, run.session_id);
+			send_spool(&run, progress, CONNECTOR_UPLOAD_ADD, resources.spool, run.rows_kept,
+					   run.session_id);
 		release_resources();
 		record_outcome(run_id, "succeeded", NULL, NULL);
 		report_outcome(progress, "succeeded", NULL, NULL);

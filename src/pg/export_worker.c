@@ -26,6 +26,7 @@
 #include "utils/wait_event.h"
 
 #include "export_request.h"
+#include "launcher.h"
 #include "privileged.h"
 
 PGDLLEXPORT void connector_export_worker_main(Datum main_arg);
@@ -168,28 +169,50 @@ connector_export_worker_main(Datum main_arg)
 	run_export(run_id, waited != NULL ? &waited->progress : NULL);
 	if (segment != NULL)
 		dsm_detach(segment);
+	wake_launcher();
+}
+
+static void
+describe_worker(BackgroundWorker *worker, int64 run_id)
+{
+	WorkerExtra extra;
+
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker->bgw_library_name, "connector", BGW_MAXLEN);
+	strlcpy(worker->bgw_function_name, "connector_export_worker_main", BGW_MAXLEN);
+	strlcpy(worker->bgw_type, "connector export", BGW_MAXLEN);
+	extra.database = MyDatabaseId;
+	extra.user = extension_owner();
+	extra.run_id = run_id;
+	memcpy(worker->bgw_extra, &extra, sizeof(extra));
+}
+
+void
+start_export_worker(int64 run_id)
+{
+	BackgroundWorker worker;
+
+	describe_worker(&worker, run_id);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "connector export run " INT64_FORMAT, run_id);
+	if (!RegisterDynamicBackgroundWorker(&worker, NULL))
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no background worker slot for export run " INT64_FORMAT ": it stays queued", run_id),
+				 errhint("Raise max_worker_processes.")));
 }
 
 static void
 start_worker(dsm_segment *segment, BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
-	WorkerExtra extra;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "connector", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "connector_export_worker_main", BGW_MAXLEN);
+	describe_worker(&worker, 0);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "connector export for PID %d", MyProcPid);
-	strlcpy(worker.bgw_type, "connector export", BGW_MAXLEN);
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
 	worker.bgw_notify_pid = MyProcPid;
-	extra.database = MyDatabaseId;
-	extra.user = extension_owner();
-	extra.run_id = 0;
-	memcpy(worker.bgw_extra, &extra, sizeof(extra));
 	if (!RegisterDynamicBackgroundWorker(&worker, handle))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),

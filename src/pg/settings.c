@@ -25,6 +25,8 @@ int			connector_max_parallel_requests = 4;
 int			connector_max_retries = 7;
 int			connector_retry_base_delay_ms = 2000;
 int			connector_max_profiles_per_export = 10000000;
+char	   *connector_database = NULL;
+int			connector_max_concurrent_runs = 2;
 
 /* Developer setting: makes the core throw, to test the error funnel. */
 static int	debug_inject_fault = 0;
@@ -141,6 +143,24 @@ define_settings(void)
 							&connector_max_profiles_per_export,
 							10000000, 1, INT_MAX,
 							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("connector.database",
+							   "Database whose queued export runs the background worker starts.",
+							   "Needs connector in shared_preload_libraries.",
+							   &connector_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.max_concurrent_runs",
+							"Export runs the background worker runs at the same time.",
+							NULL,
+							&connector_max_concurrent_runs,
+							2, 1, 64,
+							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
 

@@ -15,6 +15,8 @@ extern int	connector_max_parallel_requests;
 extern int	connector_max_retries;
 extern int	connector_retry_base_delay_ms;
 extern int	connector_max_profiles_per_export;
+extern char *connector_database;
+extern int	connector_max_concurrent_runs;
 
 extern void define_settings(void);
 

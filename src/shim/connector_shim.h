@@ -220,6 +220,18 @@ ConnectorResult connector_export_sender_poll(ConnectorExportSender *sender, int 
 bool		connector_export_sender_done(const ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
 int			connector_export_sender_max_in_flight_seen(const ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
 
+/*
+ * Closes a replace session an interrupted run left open (Meta keeps it open
+ * for 90 minutes and refuses another replace meanwhile), with one final batch
+ * holding row_json. A session already finished, timed out or never opened
+ * counts as closed.
+ */
+ConnectorResult connector_close_replace_session(const ConnectorGraphConfig *graph,
+												const ConnectorExportEncoder *encoder,
+												const char *audience_id, int64_t session_id,
+												const char *row_json, size_t row_json_len,
+												ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+
 /* Test hook: 0 none, 1 the core throws std::bad_alloc, 2 it throws std::logic_error. */
 void		connector_inject_fault(int fault) CONNECTOR_NOEXCEPT;
 

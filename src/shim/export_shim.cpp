@@ -254,3 +254,44 @@ extern "C" int connector_export_sender_max_in_flight_seen(
     const ConnectorExportSender* sender) noexcept {
   return sender->engine->max_in_flight_seen();
 }
+
+extern "C" ConnectorResult connector_close_replace_session(const ConnectorGraphConfig* graph,
+                                                          const ConnectorExportEncoder* encoder,
+                                                          const char* audience_id,
+                                                          int64_t session_id, const char* row_json,
+                                                          size_t row_json_len,
+                                                          ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    connector::Credentials credentials;
+    credentials.access_token = graph->access_token;
+    credentials.app_secret = graph->app_secret != nullptr ? graph->app_secret : "";
+    connector::EngineSettings settings;
+    settings.max_in_flight = 1;
+    settings.max_attempts = 3;
+    connector::UploadEngine engine(settings_of(*graph), credentials, settings, graph->should_abort);
+    // Any batch_seq but 1 continues a session (reference 3.2, R4); this one is the last.
+    constexpr std::uint64_t kClosingBatch = 1u << 30;
+    connector::PayloadWriter writer(encoder->mapping.schema);
+    writer.add_row_json({row_json, row_json_len});
+    connector::UploadBatch batch;
+    batch.batch_seq = kClosingBatch;
+    batch.last = true;
+    batch.rows = 1;
+    batch.body = writer.finish(session_id, kClosingBatch, true, 1);
+    engine.submit(connector::UploadOperation::Replace, audience_id, std::move(batch));
+    while (!engine.idle()) {
+      for (const auto& outcome : engine.poll(100)) {
+        bool already_closed = outcome.error.code == 2650 &&
+                              (outcome.error.subcode == 1870159 || outcome.error.subcode == 1870147 ||
+                               outcome.error.subcode == 1870158);
+        if (!outcome.succeeded && !already_closed)
+          throw connector::ExternalError(
+              connector::ExternalError::Kind::Temporary,
+              "could not close replace session " + std::to_string(session_id) + " of audience " +
+                  audience_id + " left open by an interrupted run: " + outcome.error.message,
+              "Meta closes it by itself 90 minutes after it started; run the export again then.");
+      }
+    }
+    return CONNECTOR_VALUE;
+  });
+}

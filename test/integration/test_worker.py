@@ -1,0 +1,162 @@
+"""The background worker (connector in shared_preload_libraries, serving the
+database connector_worker): queued runs complete and NOTIFY, a running run
+can be cancelled, a worker killed with -9 is recovered after the restart, and
+pg_cron schedules an export."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from support import add_sim_token, psql, sim
+
+DATABASE = "connector_worker"  # connector.database and cron.database_name of the test cluster
+TOKEN = "EAAintegrationWorkerToken01"
+ACCOUNT = "act_1000"
+
+EXPECTED = """
+SELECT json_build_object('schema', json_build_array('EMAIL'),
+                         'data', json_agg(json_build_array(fb_hash('EMAIL', email))))
+FROM {view} WHERE fb_hash('EMAIL', email) IS NOT NULL
+"""
+
+
+def sql(statement, timeout=120):
+    return psql(statement, database=DATABASE, timeout=timeout)
+
+
+def run(run_id):
+    return dict(zip(["status", "rows_sent", "error", "worker_pid"],
+                    sql(f"SELECT r.status, r.rows_sent, coalesce(r.error, ''), coalesce(r.worker_pid, 0)"
+                        f" FROM connector.runs r WHERE run_id = {run_id}").split("|")))
+
+
+def wait_for(condition, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def wait_for_server():
+    def ready():
+        try:
+            return sql("SELECT 1", timeout=5) == "1"
+        except Exception:
+            return False
+    wait_for(ready, 60, "the server to accept connections again")
+
+
+def audience_holds_exactly(test, audience_id, view):
+    answer = sim(f"/_sim/audiences/{audience_id}/compare", json.loads(sql(EXPECTED.format(view=view))))
+    test.assertTrue(answer["equal"], answer)
+
+
+def setUpModule():
+    add_sim_token(TOKEN)
+    sql(f"""
+        CREATE EXTENSION IF NOT EXISTS connector;
+        SELECT fb_create_destination('meta_worker', '{ACCOUNT}', '{TOKEN}', consent => true);
+        CREATE TABLE people AS SELECT format('worker%s@example.com', i) AS email
+        FROM generate_series(1, 30000) AS i;
+        CREATE VIEW worker_segment AS SELECT email FROM people;
+    """)
+
+
+class QueuedRuns(unittest.TestCase):
+    def tearDown(self):
+        sim("/_sim/faults", method="DELETE")
+
+    def test_a_queued_run_completes_and_notifies(self):
+        listener = subprocess.run(
+            ["psql", "-X", "-q", "-At", "-d", DATABASE],
+            input="LISTEN connector_export;\n"
+                  "SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'replace',"
+                  " audience_name => 'queued');\n"
+                  + "SELECT pg_sleep(0.5);\n" * 30,
+            capture_output=True, text=True, timeout=60)
+        run_id = int(listener.stdout.splitlines()[0])
+        self.assertIn(f'"run_id": {run_id}, "status": "succeeded"', listener.stdout)
+        self.assertEqual(run(run_id)["status"], "succeeded")
+        audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {run_id}")
+        audience_holds_exactly(self, audience, "worker_segment")
+
+    def test_a_running_run_can_be_cancelled(self):
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 3000,
+                                         "endpoint": "/{audience_id}/users"}]})
+        run_id = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+                         " audience_name => 'cancelled')"))
+        wait_for(lambda: run(run_id)["status"] == "running", 30, "the run to start")
+        self.assertEqual(sql(f"SELECT fb_cancel_export({run_id})"), "t")
+        started = time.monotonic()
+        wait_for(lambda: run(run_id)["status"] == "cancelled", 15, "the run to be cancelled")
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertEqual(sql(f"SELECT fb_cancel_export({run_id})"), "f")
+
+    def test_a_queued_run_can_be_cancelled_before_it_starts(self):
+        sql("BEGIN; SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+            " audience_name => 'never'); ROLLBACK;")  # a rolled-back call queues nothing
+        self.assertEqual(sql("SELECT count(*) FROM fb_exports WHERE audience_name = 'never'"), "0")
+
+
+class Crash(unittest.TestCase):
+    def tearDown(self):
+        sim("/_sim/faults", method="DELETE")
+
+    def test_a_worker_killed_with_minus_9_is_recovered(self):
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 1500,
+                                         "endpoint": "/{audience_id}/usersreplace"}]})
+        run_id = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'replace',"
+                         " audience_name => 'crashed')"))
+        pid = int(wait_for(lambda: run(run_id)["status"] == "running" and run(run_id)["worker_pid"] != "0"
+                           and run(run_id)["worker_pid"], 30, "the run to start"))
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(2)
+        sim("/_sim/faults", method="DELETE")
+        wait_for_server()
+        wait_for(lambda: run(run_id)["status"] == "failed", 90, "the interrupted run to be failed")
+        self.assertIn("interrupted", run(run_id)["error"])
+        retry = int(sql(f"SELECT max(run_id) FROM connector.runs WHERE export_id ="
+                        f" (SELECT export_id FROM connector.runs WHERE run_id = {run_id})"))
+        self.assertGreater(retry, run_id)
+        wait_for(lambda: run(retry)["status"] == "succeeded", 90, "the re-queued run to succeed")
+        audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {retry}")
+        audience_holds_exactly(self, audience, "worker_segment")
+
+
+class DropDatabase(unittest.TestCase):
+    def test_connector_never_holds_a_database_open(self):
+        subprocess.run(["createdb", "connector_dropped"], check=True)
+        psql(f"CREATE EXTENSION connector;"
+             f"SELECT fb_create_destination('d', '{ACCOUNT}', '{TOKEN}', consent => true);"
+             "CREATE VIEW s AS SELECT 'drop@example.com'::text AS email;"
+             "SELECT fb_export_segment('s', 'd', mode => 'add', wait => true);",
+             database="connector_dropped")
+        started = time.monotonic()
+        subprocess.run(["dropdb", "connector_dropped"], check=True)
+        self.assertLess(time.monotonic() - started, 4)  # PostgreSQL waits 5 s for others to leave
+
+
+class PgCron(unittest.TestCase):
+    def test_a_scheduled_export_runs(self):
+        sql("CREATE EXTENSION IF NOT EXISTS pg_cron;"
+            "SELECT cron.schedule('connector-every-minute', '* * * * *',"
+            " $$SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'mirror',"
+            " audience_name => 'scheduled')$$);")
+        try:
+            run_id = wait_for(lambda: sql("SELECT max(r.run_id) FROM connector.runs r JOIN connector.exports e"
+                                          " USING (export_id) WHERE e.audience_name = 'scheduled'"),
+                              130, "pg_cron to queue the export")
+            wait_for(lambda: run(run_id)["status"] == "succeeded", 60, "the scheduled run to succeed")
+            self.assertEqual(run(run_id)["rows_sent"], "30000")
+        finally:
+            sql("SELECT cron.unschedule('connector-every-minute');")
+
+
+if __name__ == "__main__":
+    unittest.main()
