@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The connector demo, on a fresh Debian 12 machine, as root: installs what is
-# needed, builds and installs the extension, starts a throwaway cluster and
-# shows sample customers with the identifiers Meta would receive.
+# needed, builds and installs the extension, starts a throwaway cluster with
+# connector preloaded and the Graph API simulator, and exports a segment of
+# 100,000 synthetic customers to a custom audience.
 #   scripts/demo.sh          run and clean up
-#   scripts/demo.sh --keep   leave the cluster running and print how to connect
+#   scripts/demo.sh --keep   leave the cluster (and simulator) running
+# With FB_ACCESS_TOKEN and FB_AD_ACCOUNT_ID set, it exports to the real Graph
+# API instead of the simulator (the token is read from the environment into a
+# file only the server can read, never into SQL text).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,63 +21,95 @@ make -j2 >/dev/null
 make install >/dev/null
 
 source scripts/lib/cluster.sh
+source scripts/lib/graph_sim.sh
 work=$(mktemp -d /tmp/connector-demo.XXXXXX)
 chmod 755 "$work"
-if ! $keep; then trap 'cluster_stop "$work/cluster"; rm -rf "$work"' EXIT; fi
-CLUSTER_PORT=54330 cluster_start "$work/cluster"
+if ! $keep; then
+  trap 'cluster_stop "$work/cluster"; graph_sim_stop "$work/sim"; rm -rf "$work"' EXIT
+fi
 
-echo "== a throwaway cluster is running (socket directory $PGHOST, port $PGPORT)"
-psql -q -v ON_ERROR_STOP=1 <<'SQL'
+if [ -n "${FB_ACCESS_TOKEN:-}" ] && [ -n "${FB_AD_ACCOUNT_ID:-}" ]; then
+  api_url=https://graph.facebook.com
+  account=$FB_AD_ACCOUNT_ID
+  token=$FB_ACCESS_TOKEN
+  echo "== exporting to the real Graph API, ad account $account"
+else
+  token=EAAdemoTokenForTheSimulator
+  account=act_1234567890
+  graph_sim_start "$work/sim" --token "$token" --ad-account "$account" --latency-ms 50
+  api_url=$GRAPH_SIM_URL
+  echo "== the Graph API simulator listens at $api_url (50 ms latency per request)"
+fi
+install -m 600 -o postgres -g postgres /dev/null "$work/meta_main.token"
+printf '%s\n' "$token" >"$work/meta_main.token"
+
+CLUSTER_PORT=54330 cluster_start "$work/cluster" \
+  "shared_preload_libraries = 'connector'" "connector.database = 'shop'" \
+  "connector.graph_api_url = '$api_url'" "max_worker_processes = 32"
+createdb shop
+echo "== a throwaway cluster runs with connector preloaded (socket $PGHOST, port $PGPORT)"
+
+psql -q -v ON_ERROR_STOP=1 -d shop <<SQL
 CREATE EXTENSION connector;
-CREATE TABLE customers (
-    id         int PRIMARY KEY,
-    email      text,
-    phone      text,
-    country    text,
-    first_name text,
-    last_name  text,
-    city       text,
-    state      text,
-    zip        text,
-    birth_date date,
-    gender     text
-);
-INSERT INTO customers VALUES
-  (1, ' Mary.Smith@Example.COM ', '+1 (650) 555-1212', 'United States', 'Mary',   'Smith',     'Menlo Park', 'California', '94025-1234', '1997-02-16', 'Female'),
-  (2, 'jörg@müller.de',           '030 1234567',       'DE',            'Jörg',   'Müller',    'Berlin',     'Berlin',     '10115',      '1980-07-01', 'm'),
-  (3, 'valery@example.fr',        '06 12 34 56 78',    'France',        'VALÉRY', 'Dupont',    'Paris',      NULL,         '75018',      '1975-12-31', 'woman'),
-  (4, 'not an email',             '020 7946 0958',     'UK',            'Na''than','O''Brien', 'London',     NULL,         'M1 1AE',     NULL,         'unknown'),
-  (5, NULL,                       '+0000000000',       'Atlantis',      '정',     '김',        'Seoul',      NULL,         NULL,         '1899-01-01', NULL);
+CREATE TABLE customers AS
+SELECT i AS id,
+       format('customer.%s@example.com', i) AS email,
+       CASE WHEN i % 4 = 0 THEN NULL ELSE format('+1 650 %s %s', 200 + i % 700, lpad((i % 10000)::text, 4, '0')) END AS phone,
+       (ARRAY['Mary', 'Jörg', 'Valéry', 'Na''than', '정'])[i % 5 + 1] AS first_name,
+       (ARRAY['Smith', 'Müller', 'Dupont', 'O''Brien', '김'])[i % 5 + 1] AS last_name,
+       (ARRAY['United States', 'DE', 'France', 'UK', 'Korea, Republic of'])[i % 5 + 1] AS country,
+       (random() * 5000)::int AS lifetime_value
+FROM generate_series(1, 100000) AS i;
+
+-- A segment is a view.
+CREATE VIEW vip_customers AS
+SELECT email, phone, first_name, last_name, country FROM customers WHERE lifetime_value > 1000;
+
+-- The DBA sets up a destination once: the token comes from a server-side file.
+SELECT fb_create_destination('meta_main', '$account', NULL, consent => true,
+                             token_file => '$work/meta_main.token');
 SQL
+rm -f "$work/meta_main.token"
 
 echo
-echo "== normalized identifiers (NULL: not valid, sent to Meta as an empty cell)"
-psql -P pager=off <<'SQL'
-SELECT id,
-       fb_normalize('EMAIL', email)          AS email,
-       fb_normalize_phone(phone, country)    AS phone,
-       fb_normalize('COUNTRY', country)      AS country,
-       fb_normalize('FN', first_name)        AS fn,
-       fb_normalize('LN', last_name)         AS ln,
-       fb_normalize('CT', city)              AS ct,
-       fb_normalize('ST', state)             AS st,
-       fb_normalize('ZIP', zip)              AS zip,
-       fb_normalize('DOB', birth_date::text) AS dob,
-       fb_normalize('GEN', gender)           AS gen
-FROM customers ORDER BY id;
-SQL
+echo "== the segment, as Meta will receive it (first rows)"
+psql -P pager=off -d shop -c "
+SELECT email, fb_hash('EMAIL', email) AS email_sha256, fb_normalize_phone(phone, country) AS phone,
+       fb_normalize('FN', first_name) AS fn, fb_normalize('COUNTRY', country) AS country
+FROM vip_customers LIMIT 5"
 
-echo "== what Meta receives: SHA-256 of each normalized value"
-psql -P pager=off <<'SQL'
-SELECT id,
-       left(fb_hash('EMAIL', email), 16) || '…'       AS email_sha256,
-       left(fb_hash_phone(phone, country), 16) || '…' AS phone_sha256,
-       left(fb_hash('FN', first_name), 16) || '…'     AS fn_sha256,
-       left(fb_hash('COUNTRY', country), 16) || '…'   AS country_sha256
-FROM customers ORDER BY id;
-SQL
+echo "== exporting vip_customers (mirror mode: the first run adds everyone)"
+psql -P pager=off -d shop -c "SELECT fb_export_segment('vip_customers', 'meta_main', wait => true) AS run_id"
+
+echo "== the run"
+psql -P pager=off -d shop -x -c "
+SELECT run_id, segment, destination, audience_id, mode, status, rows_read, rows_skipped, rows_sent,
+       batches, retries, num_received, num_invalid_entries, finished_at - started_at AS took
+FROM fb_export_runs ORDER BY run_id DESC LIMIT 1"
+
+echo "== a day later: 500 new VIPs, 300 who are not any more; the nightly run sends only that"
+psql -q -d shop -c "UPDATE customers SET lifetime_value = 5000 WHERE id IN (SELECT id FROM customers WHERE lifetime_value <= 1000 LIMIT 500);
+                    UPDATE customers SET lifetime_value = 0 WHERE id IN (SELECT id FROM customers WHERE lifetime_value BETWEEN 1001 AND 4999 LIMIT 300)"
+run_id=$(psql -At -d shop -c "SELECT fb_export_segment('vip_customers', 'meta_main')")
+echo "   queued run $run_id for the background worker (what a pg_cron job does); waiting for it"
+for _ in $(seq 60); do
+  status=$(psql -At -d shop -c "SELECT status FROM fb_export_runs WHERE run_id = $run_id")
+  [ "$status" = queued ] || [ "$status" = running ] || break
+  sleep 1
+done
+psql -P pager=off -d shop -c "
+SELECT run_id, status, rows_read, rows_sent, rows_removed, batches FROM fb_export_runs ORDER BY run_id"
+
+if [ -n "${GRAPH_SIM_URL:-}" ]; then
+  audience=$(psql -At -d shop -c "SELECT audience_id FROM fb_exports LIMIT 1")
+  members=$(curl -s "$GRAPH_SIM_URL/_sim/audiences" | python3 -c "
+import json, sys
+print(next(a['members'] for a in json.load(sys.stdin)['audiences'] if a['id'] == '$audience'))")
+  expected=$(psql -At -d shop -c "SELECT count(*) FROM vip_customers
+                                  WHERE fb_hash('EMAIL', email) IS NOT NULL OR fb_hash('PHONE', phone) IS NOT NULL")
+  echo "== the simulator's audience $audience holds $members members; the segment has $expected exportable customers"
+fi
 
 if $keep; then
-  echo "== the cluster keeps running: PGHOST=$PGHOST PGPORT=$PGPORT psql -U postgres"
-  echo "   stop it with: runuser -u postgres -- $PG_BINDIR/pg_ctl -D $work/cluster/data stop"
+  echo "== still running: PGHOST=$PGHOST PGPORT=$PGPORT psql -U postgres shop"
 fi

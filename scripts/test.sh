@@ -66,7 +66,7 @@ run_unittest() { # run_unittest NAME DIRECTORY
     tail -n 30 "$log"
     record "$1" 0 1
   else
-    [ "$bad" -gt 0 ] && grep -E '^(FAIL|ERROR):' "$log" | head -n 20
+    [ "$bad" -gt 0 ] && sed -n '/^=\{70\}$/,$p' "$log" | head -n 120
     record "$1" $((ran - bad)) "$bad"
   fi
 }

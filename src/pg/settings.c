@@ -146,14 +146,16 @@ define_settings(void)
 							0,
 							NULL, NULL, NULL);
 
-	DefineCustomStringVariable("connector.database",
-							   "Database whose queued export runs the background worker starts.",
-							   "Needs connector in shared_preload_libraries.",
-							   &connector_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
+	/* A server-start setting can only be defined while the library is preloaded. */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("connector.database",
+								   "Database whose queued export runs the background worker starts.",
+								   "Needs connector in shared_preload_libraries.",
+								   &connector_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("connector.max_concurrent_runs",
 							"Export runs the background worker runs at the same time.",

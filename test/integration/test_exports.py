@@ -121,6 +121,56 @@ class ReplaceMode(unittest.TestCase):
         audience_holds_exactly(self, run["audience_id"], "vip_customers")
 
 
+def peak_worker_memory_kb(statement):
+    """Runs statement (an export with wait => true) and samples the export
+    worker's peak resident memory (VmHWM) until it ends."""
+    import threading
+    import time
+    done = threading.Event()
+    failure = []
+
+    def run():
+        try:
+            sql(statement)
+        except Exception as error:  # reported by the caller
+            failure.append(error)
+        finally:
+            done.set()
+
+    threading.Thread(target=run).start()
+    peak = 0
+    while not done.is_set():
+        pids = sql("SELECT pid FROM pg_stat_activity WHERE backend_type = 'connector export'").split()
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]))
+            except OSError:
+                pass
+        time.sleep(0.05)
+    if failure:
+        raise failure[0]
+    return peak
+
+
+class Memory(unittest.TestCase):
+    def test_the_exporting_process_does_not_grow_with_the_segment(self):
+        sql("""CREATE TABLE sized AS SELECT i, format('sized%s@example.com', i) AS email,
+                      format('+44 20 7946 %s', lpad((i % 10000)::text, 4, '0')) AS phone,
+                      'Ann'::text AS first_name FROM generate_series(1, 200000) AS i;
+               CREATE VIEW sized_small AS SELECT email, phone, first_name FROM sized WHERE i <= 20000;
+               CREATE VIEW sized_large AS SELECT email, phone, first_name FROM sized;""")
+        small = peak_worker_memory_kb("SELECT fb_export_segment('sized_small', 'meta_main', mode => 'add',"
+                                      " audience_name => 'memory', wait => true)")
+        large = peak_worker_memory_kb("SELECT fb_export_segment('sized_large', 'meta_main', mode => 'add',"
+                                      " audience_name => 'memory', wait => true)")
+        self.assertGreater(small, 0)
+        # Ten times the rows; the memory is the batches in flight, not the segment.
+        self.assertLess(large, small + 30 * 1024, f"20,000 rows: {small} kB, 200,000 rows: {large} kB")
+
+
 class MirrorMode(unittest.TestCase):
     def endpoint_rows(self, endpoint):
         stats = sim("/_sim/stats")["endpoints"]
