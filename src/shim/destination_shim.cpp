@@ -12,6 +12,7 @@
 #include "graph_account.hpp"
 #include "key_file.hpp"
 #include "secret_box.hpp"
+#include "graph_config.hpp"
 #include "status.hpp"
 
 struct ConnectorAudienceList {
@@ -20,7 +21,9 @@ struct ConnectorAudienceList {
 
 namespace {
 
+using connector::shim::credentials_of;
 using connector::shim::guarded;
+using connector::shim::settings_of;
 
 std::string& sealed_buffer() {
   thread_local std::string buffer;
@@ -42,23 +45,12 @@ void wipe(std::string& text) {
   text.clear();
 }
 
-connector::GraphSettings settings_of(const ConnectorGraphConfig& config) {
-  connector::GraphSettings settings;
-  settings.base_url = config.base_url;
-  settings.api_version = config.api_version;
-  settings.ca_file = config.ca_file != nullptr ? config.ca_file : "";
-  settings.connect_timeout_ms = config.connect_timeout_ms;
-  settings.request_timeout_ms = config.request_timeout_ms;
-  return settings;
-}
-
 // A client with the config's credentials, which live exactly as long as it.
 struct ConfiguredClient {
   connector::Credentials credentials;
   connector::GraphClient client;
   explicit ConfiguredClient(const ConnectorGraphConfig& config)
-      : credentials{config.access_token,
-                    config.app_secret != nullptr ? config.app_secret : ""},
+      : credentials(credentials_of(config)),
         client(settings_of(config), credentials, config.should_abort) {}
 };
 

@@ -8,6 +8,7 @@
 #include "connector_shim.h"
 #include "export_rows.hpp"
 #include "export_sender.hpp"
+#include "graph_config.hpp"
 #include "status.hpp"
 
 struct ConnectorExportEncoder {
@@ -28,17 +29,9 @@ struct ConnectorExportSender {
 
 namespace {
 
+using connector::shim::credentials_of;
 using connector::shim::guarded;
-
-connector::GraphSettings settings_of(const ConnectorGraphConfig& config) {
-  connector::GraphSettings settings;
-  settings.base_url = config.base_url;
-  settings.api_version = config.api_version;
-  settings.ca_file = config.ca_file != nullptr ? config.ca_file : "";
-  settings.connect_timeout_ms = config.connect_timeout_ms;
-  settings.request_timeout_ms = config.request_timeout_ms;
-  return settings;
-}
+using connector::shim::settings_of;
 
 connector::UploadOperation operation_of(ConnectorUploadOperation operation) {
   switch (operation) {
@@ -181,8 +174,7 @@ extern "C" ConnectorExportSender* connector_export_sender_new(const ConnectorGra
   std::unique_ptr<ConnectorExportSender> sender;
   ConnectorResult result = guarded(status, [&] {
     sender = std::make_unique<ConnectorExportSender>();
-    sender->credentials.access_token = graph->access_token;
-    sender->credentials.app_secret = graph->app_secret != nullptr ? graph->app_secret : "";
+    sender->credentials = credentials_of(*graph);
     connector::EngineSettings engine;
     engine.max_in_flight = config->max_in_flight;
     engine.max_attempts = config->max_attempts;
@@ -262,9 +254,7 @@ extern "C" ConnectorResult connector_close_replace_session(const ConnectorGraphC
                                                           size_t row_json_len,
                                                           ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
-    connector::Credentials credentials;
-    credentials.access_token = graph->access_token;
-    credentials.app_secret = graph->app_secret != nullptr ? graph->app_secret : "";
+    connector::Credentials credentials = credentials_of(*graph);
     connector::EngineSettings settings;
     settings.max_in_flight = 1;
     settings.max_attempts = 3;
