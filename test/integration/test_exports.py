@@ -123,7 +123,8 @@ class ReplaceMode(unittest.TestCase):
 
 def peak_worker_memory_kb(statement):
     """Runs statement (an export with wait => true) and samples the export
-    worker's peak resident memory (VmHWM) until it ends."""
+    worker's peak private memory (RssAnon: shared buffers it touches are not
+    its own) until it ends."""
     import threading
     import time
     done = threading.Event()
@@ -145,7 +146,7 @@ def peak_worker_memory_kb(statement):
             try:
                 with open(f"/proc/{pid}/status") as status:
                     for line in status:
-                        if line.startswith("VmHWM:"):
+                        if line.startswith("RssAnon:"):
                             peak = max(peak, int(line.split()[1]))
             except OSError:
                 pass
