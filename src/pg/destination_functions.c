@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -556,6 +558,19 @@ drop_destination(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	enter_privileged_scope(&scope);
+	/* Its runs go with it: queued ones are deleted, running ones are stopped. */
+	if (SPI_execute_with_args("SELECT r.worker_pid FROM connector.runs r JOIN connector.exports e USING (export_id)"
+							  " JOIN pg_catalog.pg_stat_activity a ON a.pid = r.worker_pid"
+							  " WHERE e.destination_id = $1 AND r.status = 'running'"
+							  " AND a.backend_type = 'connector export'",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		kill(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)), SIGTERM);
+	}
 	if (SPI_execute_with_args("DELETE FROM connector.destinations WHERE destination_id = $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete from connector.destinations");

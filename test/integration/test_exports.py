@@ -263,6 +263,23 @@ class ErrorsWhileSending(unittest.TestCase):
         self.assertGreaterEqual(int(run["retries"]), 4)
         audience_holds_exactly(self, run["audience_id"], "everyone")
 
+    def test_cancelling_the_waiting_call_stops_the_run_promptly(self):
+        import time
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 5000,
+                                         "endpoint": "/{audience_id}/users"}]})
+        started = time.monotonic()
+        with self.assertRaises(SqlError) as raised:
+            sql("SET statement_timeout = '1s';"
+                "SELECT fb_export_segment('small_segment', 'meta_main', mode => 'add',"
+                " audience_name => 'interrupted', wait => true)")
+        self.assertEqual(raised.exception.sqlstate, "57014")
+        self.assertLess(time.monotonic() - started, 4)
+        last = "SELECT status FROM fb_export_runs ORDER BY run_id DESC LIMIT 1"
+        deadline = time.monotonic() + 10
+        while sql(last) == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(sql(last), "cancelled")
+
     def test_an_expired_token_fails_the_run_and_marks_the_destination(self):
         sql(f"SELECT fb_create_destination('expiring', '{ACCOUNT}', 'EAAintegrationExpiring02',"
             " consent => true, verify => false)")
