@@ -67,7 +67,7 @@ SELECT email, phone, first_name, last_name, country FROM customers WHERE lifetim
 
 -- The DBA sets up a destination once: the token comes from a server-side file.
 SELECT fb_create_destination('meta_main', '$account', NULL, consent => true,
-                             token_file => '$work/meta_main.token');
+                             token_file => '$work/meta_main.token') \g /dev/null
 SQL
 rm -f "$work/meta_main.token"
 
