@@ -61,6 +61,7 @@ typedef struct Run
 	int64		session_id;
 	/* read phase */
 	int64		rows_read;
+	int64		rows_exportable;	/* rows with a key identifier: the segment's size */
 	int64		rows_kept;		/* to add, or to replace with */
 	int64		rows_to_remove; /* mirror */
 	int64		skipped[CONNECTOR_SKIP_REASONS];
@@ -505,6 +506,7 @@ read_segment(Run *run, ExportProgress *progress)
 												&row_json_len, &skip_reason, &status))
 			{
 				case CONNECTOR_VALUE:
+					run->rows_exportable++;
 					if (mirror)
 					{
 						MemoryContext old = MemoryContextSwitchTo(rows_context);
@@ -589,11 +591,11 @@ record_read(const Run *run)
 static void
 check_profile_limit(const Run *run)
 {
-	if (run->rows_kept > connector_max_profiles_per_export)
+	if (run->rows_exportable > connector_max_profiles_per_export)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("segment %s has " INT64_FORMAT " profiles to export, more than connector.max_profiles_per_export (%d)",
-						run->segment, run->rows_kept, connector_max_profiles_per_export),
+						run->segment, run->rows_exportable, connector_max_profiles_per_export),
 				 errdetail("Nothing was sent."),
 				 errhint("Narrow the segment, or raise connector.max_profiles_per_export.")));
 	if (run->rows_kept == 0 && strcmp(run->mode, "replace") == 0)
