@@ -283,11 +283,17 @@ run_request_and_wait(const ExportRequest *request)
 	{
 		const char *s = waited->progress.sqlstate;
 
+		bool		token_refused = strcmp(s, "28000") == 0;
+
 		ereport(ERROR,
 				(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
 				 errmsg("export run " INT64_FORMAT " %s: %s", run_id, waited->progress.status,
 						waited->progress.error),
-				 errhint("SELECT * FROM fb_export_runs WHERE run_id = " INT64_FORMAT ";", run_id)));
+				 token_refused
+				 ? errhint("The access token of destination \"%s\" was refused; it is marked needs_reauth. "
+						   "A member of connector_admin sets a new one with fb_alter_destination('%s', access_token => ...).",
+						   request->destination, request->destination)
+				 : errhint("SELECT * FROM fb_export_runs WHERE run_id = " INT64_FORMAT ";", run_id)));
 	}
 	ereport(NOTICE,
 			(errmsg("export run " INT64_FORMAT " succeeded: %llu rows read, %llu sent in %llu batches",
