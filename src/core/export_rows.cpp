@@ -4,16 +4,6 @@
 #include "sha256_hex.hpp"
 
 namespace connector {
-namespace {
-
-bool valid(const std::vector<std::string>& cells, const std::vector<std::string>& schema,
-           std::string_view key) {
-  for (std::size_t i = 0; i < schema.size(); ++i)
-    if (schema[i] == key) return !cells[i].empty();
-  return false;
-}
-
-}  // namespace
 
 const char* skip_reason_name(SkipReason reason) noexcept {
   switch (reason) {
@@ -29,14 +19,31 @@ const char* skip_reason_name(SkipReason reason) noexcept {
   return "unknown";
 }
 
-RowEncoder::RowEncoder(const ExportMapping& mapping) : mapping_(mapping) {
+RowEncoder::RowEncoder(const ExportMapping& mapping)
+    : mapping_(mapping),
+      email_(cell_of("EMAIL")),
+      phone_(cell_of("PHONE")),
+      first_name_(cell_of("FN")),
+      last_name_(cell_of("LN")),
+      zip_(cell_of("ZIP")),
+      city_(cell_of("CT")),
+      state_(cell_of("ST")),
+      country_(cell_of("COUNTRY")) {
   for (std::size_t i = 0; i < mapping.columns.size(); ++i)
     if (mapping.columns[i].key == Key::Country) country_value_ = i;
 }
 
+std::size_t RowEncoder::cell_of(std::string_view key) const {
+  for (std::size_t i = 0; i < mapping_.schema.size(); ++i)
+    if (mapping_.schema[i] == key) return i;
+  return std::string::npos;
+}
+
 std::optional<SkipReason> RowEncoder::encode(
     const std::vector<std::optional<std::string_view>>& values, std::vector<std::string>& cells) {
-  cells.assign(mapping_.schema.size(), std::string());
+  // Cleared in place: each cell keeps its capacity from the previous row.
+  cells.resize(mapping_.schema.size());
+  for (std::string& cell : cells) cell.clear();
   std::size_t cell = 0;
   for (std::size_t i = 0; i < mapping_.columns.size(); ++i) {
     const MappedColumn& column = mapping_.columns[i];
@@ -68,12 +75,11 @@ std::optional<SkipReason> RowEncoder::encode(
     }
   }
 
-  const auto& schema = mapping_.schema;
-  bool email = valid(cells, schema, "EMAIL");
-  bool phone = valid(cells, schema, "PHONE");
-  bool name_and_address = valid(cells, schema, "FN") && valid(cells, schema, "LN") &&
-                          (valid(cells, schema, "ZIP") || valid(cells, schema, "CT") ||
-                           valid(cells, schema, "ST") || valid(cells, schema, "COUNTRY"));
+  auto valid = [&cells](std::size_t at) { return at != std::string::npos && !cells[at].empty(); };
+  bool email = valid(email_);
+  bool phone = valid(phone_);
+  bool name_and_address = valid(first_name_) && valid(last_name_) &&
+                          (valid(zip_) || valid(city_) || valid(state_) || valid(country_));
   switch (mapping_.key_identifier) {
     case KeyIdentifier::Any:
       if (email || phone || name_and_address) return std::nullopt;
@@ -119,18 +125,19 @@ PayloadWriter::PayloadWriter(const std::vector<std::string>& schema) {
   prefix_ += "],\"is_raw\":true,\"data\":[";
 }
 
-std::string row_json(const std::vector<std::string>& cells) {
-  std::string row = "[";
+void write_row_json(const std::vector<std::string>& cells, std::string& out) {
+  out.assign(1, '[');
   for (std::size_t i = 0; i < cells.size(); ++i) {
-    if (i > 0) row.push_back(',');
-    append_json_string(row, cells[i]);
+    if (i > 0) out.push_back(',');
+    append_json_string(out, cells[i]);
   }
-  row.push_back(']');
-  return row;
+  out.push_back(']');
 }
 
 void PayloadWriter::add_row(const std::vector<std::string>& cells) {
-  add_row_json(row_json(cells));
+  std::string row;
+  write_row_json(cells, row);
+  add_row_json(row);
 }
 
 void PayloadWriter::add_row_json(std::string_view row) {

@@ -34,8 +34,13 @@ class RowEncoder {
   std::int64_t rejected_prehashed_values() const noexcept { return rejected_prehashed_; }
 
  private:
+  // Position of a key's cell in the schema, or npos when it is not mapped.
+  std::size_t cell_of(std::string_view key) const;
+
   const ExportMapping& mapping_;
   std::optional<std::size_t> country_value_;  // the row's COUNTRY: PHONE's default country
+  // Cells the key identifier looks at, resolved once rather than per row.
+  std::size_t email_, phone_, first_name_, last_name_, zip_, city_, state_, country_;
   std::int64_t rejected_prehashed_ = 0;
   std::string scratch_;
 };
@@ -47,7 +52,7 @@ class PayloadWriter {
   explicit PayloadWriter(const std::vector<std::string>& schema);
 
   void add_row(const std::vector<std::string>& cells);
-  // A row already written as a JSON array by row_json().
+  // A row already written as a JSON array by write_row_json().
   void add_row_json(std::string_view row);
   std::size_t rows() const noexcept { return rows_; }
 
@@ -61,8 +66,9 @@ class PayloadWriter {
   std::size_t rows_ = 0;
 };
 
-// The row as a JSON array of strings: what a payload's data holds per row.
-std::string row_json(const std::vector<std::string>& cells);
+// Writes the row as a JSON array of strings (what a payload's data holds per
+// row) into `out`, replacing its contents.
+void write_row_json(const std::vector<std::string>& cells, std::string& out);
 
 // Appends `text` as a JSON string literal.
 void append_json_string(std::string& out, std::string_view text);

@@ -39,7 +39,6 @@ class ExportSender {
   std::vector<BatchOutcome> poll(int timeout_ms);
 
   bool done() const noexcept;  // finished, all submitted, all reported
-  std::uint64_t batches_made() const noexcept { return next_batch_seq_ - 1; }
 
  private:
   void close_batch(bool last);

@@ -104,18 +104,6 @@ GraphError local_error(long http_status, std::string message) {
 
 }  // namespace
 
-const char* upload_operation_name(UploadOperation operation) noexcept {
-  switch (operation) {
-    case UploadOperation::Add:
-      return "add";
-    case UploadOperation::Remove:
-      return "remove";
-    case UploadOperation::Replace:
-      return "replace";
-  }
-  return "unknown";
-}
-
 Backoff::Backoff(std::int64_t base_ms, std::int64_t cap_ms, std::uint64_t seed)
     : base_ms_(base_ms), cap_ms_(cap_ms), random_(seed) {}
 

@@ -25,8 +25,6 @@ enum class UploadOperation {
   Replace,  // POST /{audience}/usersreplace
 };
 
-const char* upload_operation_name(UploadOperation operation) noexcept;  // "add", ...
-
 struct UploadBatch {
   std::uint64_t batch_seq = 0;  // 1-based, as in the session object inside `body`
   bool last = false;            // last_batch_flag inside `body`

@@ -218,7 +218,6 @@ ConnectorResult connector_export_sender_poll(ConnectorExportSender *sender, int 
 											 int *result_count,
 											 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 bool		connector_export_sender_done(const ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
-int			connector_export_sender_max_in_flight_seen(const ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
 
 /*
  * Closes a replace session an interrupted run left open (Meta keeps it open

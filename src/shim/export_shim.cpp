@@ -155,7 +155,7 @@ extern "C" ConnectorResult connector_export_encode_row(ConnectorExportEncoder* e
       *skip_reason = static_cast<int>(*skipped);
       return CONNECTOR_NO_VALUE;
     }
-    encoder->row = connector::row_json(encoder->cells);
+    connector::write_row_json(encoder->cells, encoder->row);
     *row_json = encoder->row.data();
     *row_json_len = encoder->row.size();
     return CONNECTOR_VALUE;
@@ -242,17 +242,12 @@ extern "C" bool connector_export_sender_done(const ConnectorExportSender* sender
   return sender->unreported.empty() && sender->sender->done();
 }
 
-extern "C" int connector_export_sender_max_in_flight_seen(
-    const ConnectorExportSender* sender) noexcept {
-  return sender->engine->max_in_flight_seen();
-}
-
 extern "C" ConnectorResult connector_close_replace_session(const ConnectorGraphConfig* graph,
-                                                          const ConnectorExportEncoder* encoder,
-                                                          const char* audience_id,
-                                                          int64_t session_id, const char* row_json,
-                                                          size_t row_json_len,
-                                                          ConnectorStatus* status) noexcept {
+                                                           const ConnectorExportEncoder* encoder,
+                                                           const char* audience_id,
+                                                           int64_t session_id, const char* row_json,
+                                                           size_t row_json_len,
+                                                           ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
     connector::Credentials credentials = credentials_of(*graph);
     connector::EngineSettings settings;
@@ -271,9 +266,9 @@ extern "C" ConnectorResult connector_close_replace_session(const ConnectorGraphC
     engine.submit(connector::UploadOperation::Replace, audience_id, std::move(batch));
     while (!engine.idle()) {
       for (const auto& outcome : engine.poll(100)) {
-        bool already_closed = outcome.error.code == 2650 &&
-                              (outcome.error.subcode == 1870159 || outcome.error.subcode == 1870147 ||
-                               outcome.error.subcode == 1870158);
+        bool already_closed = outcome.error.code == 2650 && (outcome.error.subcode == 1870159 ||
+                                                             outcome.error.subcode == 1870147 ||
+                                                             outcome.error.subcode == 1870158);
         if (!outcome.succeeded && !already_closed)
           throw connector::ExternalError(
               connector::ExternalError::Kind::Temporary,

@@ -98,10 +98,23 @@ class QueuedRuns(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 10)
         self.assertEqual(sql(f"SELECT fb_cancel_export({run_id})"), "f")
 
-    def test_a_queued_run_can_be_cancelled_before_it_starts(self):
+    def test_a_rolled_back_call_queues_nothing(self):
         sql("BEGIN; SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
-            " audience_name => 'never'); ROLLBACK;")  # a rolled-back call queues nothing
+            " audience_name => 'never'); ROLLBACK;")
         self.assertEqual(sql("SELECT count(*) FROM fb_exports WHERE audience_name = 'never'"), "0")
+
+    def test_a_queued_run_can_be_cancelled_before_it_starts(self):
+        # Queued and cancelled in one transaction: the worker never sees it queued.
+        run_id = int(sql("BEGIN;\n"
+                         "SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+                         " audience_name => 'cancelled early') AS run_id \\gset\n"
+                         "SELECT fb_cancel_export(:run_id) AS cancelled \\gset\n"
+                         "COMMIT;\n"
+                         "SELECT :run_id WHERE :'cancelled';"))
+        time.sleep(2)  # room for a worker that should not start
+        self.assertEqual(run(run_id)["status"], "cancelled")
+        self.assertEqual(sql(f"SELECT rows_sent || '/' || coalesce(started_at::text, 'never')"
+                             f" FROM connector.runs WHERE run_id = {run_id}"), "0/never")
 
 
 class Crash(unittest.TestCase):
