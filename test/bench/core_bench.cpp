@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "export_rows.hpp"
 #include "identifier.hpp"
 #include "keys.hpp"
 #include "sha256_hex.hpp"
@@ -90,6 +91,30 @@ void BM_HashDateOfBirth(benchmark::State& state) {
   hash_values(state, Key::DateOfBirth, values);
 }
 BENCHMARK(BM_HashDateOfBirth);
+
+// One segment row of 8 keys to its payload JSON, as an export does per row.
+void BM_EncodeRowOfEightKeys(benchmark::State& state) {
+  static const connector::ExportMapping mapping = connector::resolve_mapping(
+      "bench", {"email", "phone", "first_name", "last_name", "city", "state", "zip", "country"}, "",
+      "");
+  connector::RowEncoder encoder(mapping);
+  std::vector<std::optional<std::string_view>> row = {"customer.42@example-mail.com",
+                                                      "+1 650 555 0142",
+                                                      "Mary",
+                                                      "Smith",
+                                                      "Menlo Park",
+                                                      "California",
+                                                      "94025",
+                                                      "US"};
+  std::vector<std::string> cells;
+  std::string json;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(encoder.encode(row, cells));
+    connector::write_row_json(cells, json);
+    benchmark::DoNotOptimize(json.data());
+  }
+}
+BENCHMARK(BM_EncodeRowOfEightKeys);
 
 }  // namespace
 
