@@ -1,5 +1,6 @@
 // Micro-benchmarks of the core's per-value cost, run by hand:
-//   cmake --build build --target core_bench && build/core_bench
+//   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build --target core_bench
+//   build/core_bench
 // The SQL-level comparison with PostgreSQL's built-in functions is
 // test/bench/hash_bench.sh.
 
