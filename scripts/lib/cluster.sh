@@ -14,6 +14,9 @@ cluster_start() {
   mkdir -p "$dir"
   chown postgres:postgres "$dir"
   chmod 700 "$dir"
+  mkdir -p "$dir/keys"
+  chown postgres:postgres "$dir/keys"
+  chmod 700 "$dir/keys"
   runuser -u postgres -- "$PG_BINDIR/initdb" -D "$dir/data" -U postgres --auth=trust \
     --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
     cat "$dir/initdb.log" >&2
@@ -27,6 +30,9 @@ cluster_start() {
     echo "max_worker_processes = 16"  # a later line of the caller's may raise it
     echo "max_parallel_workers = 8"
     echo "fsync = off"
+    # connector refuses to store a secret until its key file is set, and never
+    # inside the data directory: a throwaway cluster keeps it beside it.
+    echo "connector.key_file = '$dir/keys/connector.key'"
     local line
     for line in "$@"; do echo "$line"; done
   } >>"$dir/data/postgresql.conf"

@@ -63,6 +63,9 @@ COMMENT ON ROLE connector_exporter IS 'connector: lists audiences of and exports
 
 -- Internal state: readable by neither role; reached only through the
 -- functions below, which check the caller and then act as the extension owner.
+-- Role references are regrole: kept as the role's OID, so a role dropped and
+-- created again under the same name is not the same role, and dumped by name,
+-- so a restore attaches them to the role of that name in the new cluster.
 CREATE SCHEMA connector;
 REVOKE ALL ON SCHEMA connector FROM PUBLIC;
 
@@ -72,9 +75,12 @@ CREATE TABLE connector.destinations (
     ad_account_id  text NOT NULL CHECK (ad_account_id ~ '^[0-9]{1,20}$'),
     access_token   bytea NOT NULL,   -- AES-256-GCM under connector.key_file
     app_secret     bytea,            -- likewise; NULL when none is set
-    owner          name NOT NULL,
-    consent_by     name NOT NULL,
+    owner          regrole NOT NULL,
+    consent_by     regrole NOT NULL,
     consent_at     timestamptz NOT NULL,
+    -- EXTERN_ID and MADID leave unhashed: only where an admin allowed it.
+    unhashed_keys_allowed_by regrole,
+    unhashed_keys_allowed_at timestamptz,
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     verified_at    timestamptz,
     status         text NOT NULL CHECK (status IN ('ok', 'unverified', 'needs_reauth', 'error')),
@@ -83,7 +89,7 @@ CREATE TABLE connector.destinations (
 
 CREATE TABLE connector.destination_grants (
     destination_id bigint NOT NULL REFERENCES connector.destinations ON DELETE CASCADE,
-    grantee        oid NOT NULL,
+    grantee        regrole NOT NULL,
     PRIMARY KEY (destination_id, grantee)
 );
 
@@ -92,7 +98,7 @@ CREATE TABLE connector.audiences (
     destination_id bigint NOT NULL REFERENCES connector.destinations ON DELETE CASCADE,
     audience_id    text NOT NULL,
     name           text NOT NULL,
-    created_by     name NOT NULL,
+    created_by     regrole NOT NULL,   -- the owner of the export it was created for
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (destination_id, audience_id)
 );
@@ -103,8 +109,10 @@ SELECT pg_catalog.pg_extension_config_dump('connector.destinations_destination_i
 SELECT pg_catalog.pg_extension_config_dump('connector.destination_grants', '');
 SELECT pg_catalog.pg_extension_config_dump('connector.audiences', '');
 
+-- consent has a default so that a call without it reaches the function, whose
+-- own error hides the statement (and the token in it) from the server log.
 CREATE FUNCTION fb_create_destination(name text, ad_account_id text, access_token text,
-                                      consent boolean, app_secret text DEFAULT NULL,
+                                      consent boolean DEFAULT false, app_secret text DEFAULT NULL,
                                       verify boolean DEFAULT true, token_file text DEFAULT NULL,
                                       app_secret_file text DEFAULT NULL)
     RETURNS void
@@ -120,12 +128,14 @@ CREATE FUNCTION fb_alter_destination(name text, new_name text DEFAULT NULL,
                                      access_token text DEFAULT NULL, app_secret text DEFAULT NULL,
                                      token_file text DEFAULT NULL, app_secret_file text DEFAULT NULL,
                                      remove_app_secret boolean DEFAULT false,
-                                     verify boolean DEFAULT true)
+                                     verify boolean DEFAULT true,
+                                     allow_unhashed_keys boolean DEFAULT NULL)
     RETURNS void
     AS 'MODULE_PATHNAME', 'fb_alter_destination'
     LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION fb_alter_destination(text, text, text, text, text, text, boolean, boolean) IS
-    'Renames a destination or rotates its access token or app secret (verified again).';
+COMMENT ON FUNCTION fb_alter_destination(text, text, text, text, text, text, boolean, boolean, boolean) IS
+    'Renames a destination, rotates its access token or app secret (verified again), or allows '
+    '(recording who and when) or forbids exports of unhashed keys (EXTERN_ID, MADID) to it.';
 
 CREATE FUNCTION fb_verify_destination(name text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'fb_verify_destination'
@@ -174,39 +184,38 @@ COMMENT ON FUNCTION fb_create_audience(text, text, text) IS
 
 CREATE VIEW fb_destinations WITH (security_barrier) AS
 SELECT d.name,
-       'act_' || d.ad_account_id AS ad_account_id,
-       d.owner,
-       d.consent_by,
+       'act_' OPERATOR(pg_catalog.||) d.ad_account_id AS ad_account_id,
+       d.owner::text AS owner,
+       d.consent_by::text AS consent_by,
        d.consent_at,
+       d.unhashed_keys_allowed_by::text AS unhashed_keys_allowed_by,
+       d.unhashed_keys_allowed_at,
        d.created_at,
        d.verified_at,
        d.status,
        d.status_detail,
        d.app_secret IS NOT NULL AS has_app_secret,
-       ARRAY(SELECT r.rolname FROM connector.destination_grants g
-             JOIN pg_catalog.pg_roles r ON r.oid = g.grantee
-             WHERE g.destination_id = d.destination_id ORDER BY 1) AS granted_to
+       ARRAY(SELECT g.grantee::text FROM connector.destination_grants g
+             WHERE g.destination_id OPERATOR(pg_catalog.=) d.destination_id ORDER BY 1) AS granted_to
 FROM connector.destinations d
-WHERE pg_catalog.pg_has_role(current_user, 'connector_admin', 'USAGE')
+WHERE pg_catalog.pg_has_role('connector_admin', 'USAGE')
    OR EXISTS (SELECT 1 FROM connector.destination_grants g
-              JOIN pg_catalog.pg_roles r ON r.oid = g.grantee
-              WHERE g.destination_id = d.destination_id
-                AND pg_catalog.pg_has_role(current_user, r.rolname, 'USAGE'));
+              WHERE g.destination_id OPERATOR(pg_catalog.=) d.destination_id
+                AND pg_catalog.pg_has_role(g.grantee::pg_catalog.oid, 'USAGE'));
 COMMENT ON VIEW fb_destinations IS
     'Destinations the current role may use, without any secret.';
 
-REVOKE ALL ON FUNCTION fb_create_destination(text, text, text, boolean, text, boolean, text, text),
-                       fb_alter_destination(text, text, text, text, text, text, boolean, boolean),
-                       fb_verify_destination(text),
+-- fb_create_destination and fb_alter_destination stay executable by every
+-- role and refuse non-admins themselves: PostgreSQL's own "permission denied
+-- for function" would log the statement, and with it a token given as a literal.
+REVOKE ALL ON FUNCTION fb_verify_destination(text),
                        fb_drop_destination(text, boolean),
                        fb_grant_destination(text, regrole),
                        fb_revoke_destination(text, regrole),
                        fb_list_audiences(text),
                        fb_create_audience(text, text, text)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION fb_create_destination(text, text, text, boolean, text, boolean, text, text),
-                          fb_alter_destination(text, text, text, text, text, text, boolean, boolean),
-                          fb_verify_destination(text),
+GRANT EXECUTE ON FUNCTION fb_verify_destination(text),
                           fb_drop_destination(text, boolean),
                           fb_grant_destination(text, regrole),
                           fb_revoke_destination(text, regrole)
@@ -228,7 +237,7 @@ CREATE TABLE connector.exports (
     key_identifier text CHECK (key_identifier IN ('email', 'phone', 'name_and_address')),
     mode           text NOT NULL CHECK (mode IN ('add', 'replace', 'mirror')),
     ledger_schema  text,             -- mirror: the payload schema the ledger was written with
-    owner          name NOT NULL,
+    owner          regrole NOT NULL, -- another exporter never changes it; an admin may
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     UNIQUE (segment, destination_id, audience_name)
@@ -239,8 +248,11 @@ CREATE TABLE connector.runs (
     export_id           bigint NOT NULL REFERENCES connector.exports ON DELETE CASCADE,
     status              text NOT NULL DEFAULT 'queued'
                         CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
-    requested_by        name NOT NULL,
+    requested_by        regrole NOT NULL,
+    -- The configuration the run executes, pinned when it was queued.
     mode                text NOT NULL,
+    mapping             jsonb,
+    key_identifier      text,
     audience_id         text,
     session_id          bigint,
     rows_read           bigint NOT NULL DEFAULT 0,
@@ -295,27 +307,27 @@ COMMENT ON FUNCTION fb_cancel_export(bigint) IS
 
 CREATE VIEW fb_exports WITH (security_barrier) AS
 SELECT e.export_id, e.segment, d.name AS destination, e.audience_id, e.audience_name, e.mode,
-       e.key_identifier, e.mapping, e.owner, e.created_at, e.updated_at,
+       e.key_identifier, e.mapping, e.owner::text AS owner, e.created_at, e.updated_at,
        r.run_id AS last_run_id, r.status AS last_status, r.finished_at AS last_finished_at,
        r.rows_sent AS last_rows_sent, r.error AS last_error
 FROM connector.exports e
-JOIN connector.destinations d USING (destination_id)
-LEFT JOIN LATERAL (SELECT * FROM connector.runs r WHERE r.export_id = e.export_id
+JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id
+LEFT JOIN LATERAL (SELECT * FROM connector.runs r WHERE r.export_id OPERATOR(pg_catalog.=) e.export_id
                    ORDER BY r.run_id DESC LIMIT 1) r ON true
-WHERE pg_catalog.pg_has_role(current_user, 'connector_admin', 'USAGE')
-   OR pg_catalog.pg_has_role(current_user, e.owner, 'USAGE');
+WHERE pg_catalog.pg_has_role('connector_admin', 'USAGE')
+   OR pg_catalog.pg_has_role(e.owner::pg_catalog.oid, 'USAGE');
 COMMENT ON VIEW fb_exports IS 'Saved export configurations with their last run.';
 
 CREATE VIEW fb_export_runs WITH (security_barrier) AS
 SELECT r.run_id, e.segment, d.name AS destination, r.audience_id, r.mode, r.status,
        r.rows_read, r.rows_skipped, r.rows_sent, r.rows_removed, r.batches, r.retries,
        r.num_received, r.num_invalid_entries, r.queued_at, r.started_at, r.finished_at,
-       r.error, r.sqlstate, r.requested_by
+       r.error, r.sqlstate, r.requested_by::text AS requested_by
 FROM connector.runs r
-JOIN connector.exports e USING (export_id)
-JOIN connector.destinations d USING (destination_id)
-WHERE pg_catalog.pg_has_role(current_user, 'connector_admin', 'USAGE')
-   OR pg_catalog.pg_has_role(current_user, r.requested_by, 'USAGE');
+JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id
+JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id
+WHERE pg_catalog.pg_has_role('connector_admin', 'USAGE')
+   OR pg_catalog.pg_has_role(r.requested_by::pg_catalog.oid, 'USAGE');
 COMMENT ON VIEW fb_export_runs IS 'Export runs: progress, counts and outcome.';
 
 REVOKE ALL ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean),

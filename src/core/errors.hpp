@@ -36,6 +36,13 @@ class KeyFileError : public Error {
   using Error::Error;
 };
 
+// The key file does not exist. Told apart from the other key file errors
+// because what to do depends on what the caller knows: whether secrets sealed
+// with the lost key are stored, and which key sealed them.
+class MissingKeyFileError : public KeyFileError {
+  using KeyFileError::KeyFileError;
+};
+
 // A stored secret cannot be sealed or opened: wrong key file, altered data or a
 // blob moved to another field.
 class SecretError : public Error {

@@ -184,4 +184,15 @@ ExportMapping resolve_mapping(std::string_view segment, const std::vector<std::s
   return mapping;
 }
 
+std::string unhashed_key_names(const ExportMapping& mapping) {
+  std::string names;
+  for (const MappedColumn& column : mapping.columns) {
+    const KeySpec& spec = key_spec(column.key);
+    if (spec.hashed) continue;
+    if (!names.empty()) names += ", ";
+    names += spec.name;
+  }
+  return names;
+}
+
 }  // namespace connector

@@ -34,12 +34,16 @@ struct ExportMapping {
   std::vector<std::string> schema;
 };
 
-// `mapping_json` is empty (match columns by name, see KeySpec::column_names)
+// `mapping_json` is empty (match columns by name, see KeySpec::column_names;
+// keys sent unhashed, EXTERN_ID and MADID, are never matched by name)
 // or an object {"EMAIL": "email_col", "FN": {"column": "first", "prehashed": true}, ...}
 // with keys in any case. `key_identifier` is "", "email", "phone" or
 // "name_and_address". Throws InvalidArgument or UndefinedColumn naming the
 // segment, the column or key, and the fix.
 ExportMapping resolve_mapping(std::string_view segment, const std::vector<std::string>& columns,
                               std::string_view mapping_json, std::string_view key_identifier);
+
+// The mapped keys that leave unhashed, as "EXTERN_ID, MADID"; empty when none.
+std::string unhashed_key_names(const ExportMapping& mapping);
 
 }  // namespace connector

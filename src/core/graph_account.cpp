@@ -299,6 +299,29 @@ std::string create_audience(GraphClient& client, const std::string& destination,
   return id;
 }
 
+void require_audience_in_account(GraphClient& client, const std::string& destination,
+                                 const std::string& audience_id, const std::string& ad_account_id) {
+  const std::string doing = "reading the ad account of audience " + audience_id;
+  std::string account;
+  try {
+    Json body = parse_body(client.send("GET", "/" + audience_id, {{"fields", "account_id"}}),
+                           destination, doing);
+    account = text_field(body, "account_id");
+  } catch (const GraphRequestError& failure) {
+    raise_graph_failure(failure, destination, doing);
+  }
+  if (account.rfind("act_", 0) == 0) account.erase(0, 4);
+  if (account != ad_account_id)
+    throw ExternalError(
+        Kind::PermissionMissing,
+        "audience " + audience_id + " is not in ad account act_" + ad_account_id +
+            " of destination \"" + destination + "\"",
+        "An export reaches only the audiences of its destination's ad account: pick one from "
+        "fb_list_audiences('" + destination + "'), or leave audience_id out to create one.",
+        account.empty() ? "The Graph API did not say which ad account it belongs to."
+                        : "It belongs to ad account act_" + account + ".");
+}
+
 void delete_audience(GraphClient& client, const std::string& destination,
                      const std::string& audience_id) {
   const std::string doing = "deleting audience " + audience_id;

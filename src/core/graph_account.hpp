@@ -46,6 +46,12 @@ std::string create_audience(GraphClient& client, const std::string& destination,
                             const std::string& ad_account_id, const std::string& name,
                             const std::string& description);
 
+// Throws ExternalError (PermissionMissing) unless the Graph API says the
+// audience belongs to the ad account: a token may reach audiences of other
+// accounts, which the destination does not name.
+void require_audience_in_account(GraphClient& client, const std::string& destination,
+                                 const std::string& audience_id, const std::string& ad_account_id);
+
 // Deletes an audience; one that is already gone counts as deleted.
 void delete_audience(GraphClient& client, const std::string& destination,
                      const std::string& audience_id);

@@ -97,7 +97,7 @@ std::string directory_of(const std::string& path) {
 }
 
 [[noreturn]] void throw_open_error(const std::string& path, int error) {
-  if (error == ENOENT) throw KeyFileError(quoted(path) + " does not exist", kRestoreHint);
+  if (error == ENOENT) throw MissingKeyFileError(quoted(path) + " does not exist", kRestoreHint);
   if (error == EACCES)
     throw KeyFileError(quoted(path) + " cannot be read: " + describe_errno(error),
                        "make it readable by the operating system user that runs PostgreSQL "

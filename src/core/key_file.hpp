@@ -37,8 +37,9 @@ class SecretKey {
 // followed by one newline. When the file does not exist and create_if_missing
 // is true, creates it with a new random key and mode 0600; if another process
 // creates it at the same moment, both end up with that process's key.
-// Throws KeyFileError for a file that is accessible by group or others, not a
-// regular file, unreadable or malformed.
+// Throws MissingKeyFileError (a KeyFileError) when the file does not exist and
+// is not to be created, and KeyFileError for a file that is accessible by group
+// or others, not a regular file, unreadable or malformed.
 SecretKey load_or_create_key(const std::string& path, bool create_if_missing);
 
 }  // namespace connector

@@ -28,9 +28,9 @@ constexpr std::array<KeySpec, key_count> kKeys = {{
     {Key::State, "ST", true, normalize::state, "st state province region"},
     {Key::Zip, "ZIP", true, normalize::zip, "zip zip_code zipcode postal_code postcode"},
     {Key::Country, "COUNTRY", true, normalize::country, "country country_code"},
-    {Key::MobileAdvertiserId, "MADID", false, normalize::mobile_advertiser_id,
-     "madid mobile_advertiser_id advertising_id"},
-    {Key::ExternId, "EXTERN_ID", false, normalize::extern_id, "extern_id external_id"},
+    // Sent unhashed, so never matched by a column's name: only an explicit mapping sends them.
+    {Key::MobileAdvertiserId, "MADID", false, normalize::mobile_advertiser_id, ""},
+    {Key::ExternId, "EXTERN_ID", false, normalize::extern_id, ""},
 }};
 
 constexpr bool table_is_indexed_by_key() {

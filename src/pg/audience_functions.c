@@ -123,10 +123,9 @@ fb_create_audience(PG_FUNCTION_ARGS)
 	SPI_connect();
 	enter_privileged_scope(&scope);
 	{
-		Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+		Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, REGROLEOID};
 		Datum		values[4] = {Int64GetDatum(destination->id), CStringGetTextDatum(audience_id),
-			CStringGetTextDatum(audience_name),
-		CStringGetTextDatum(GetUserNameFromId(scope.caller, false))};
+			CStringGetTextDatum(audience_name), ObjectIdGetDatum(scope.caller)};
 
 		if (SPI_execute_with_args("INSERT INTO connector.audiences (destination_id, audience_id, name, created_by)"
 								  " VALUES ($1, $2, $3, $4)",

@@ -3,9 +3,10 @@
  * and revoke. Only members of connector_admin may call them.
  *
  * These calls may carry an access token as a literal, so every error they
- * raise is reported without the statement text (errhidestmt): with the
- * default log_min_error_statement the server log would otherwise print the
- * token next to the error.
+ * raise is reported without the statement text and without its context
+ * (errhidestmt, errhidecontext): with the default log_min_error_statement the
+ * server log would otherwise print the token next to the error, and a call
+ * from a DO block or a function would print it in the CONTEXT line.
  */
 #include "postgres.h"
 
@@ -34,7 +35,9 @@ PG_FUNCTION_INFO_V1(fb_revoke_destination);
 
 #define MAX_SECRET_LENGTH 4096
 
-/* Runs body(fcinfo); any error it raises is re-raised without the statement. */
+static int64 spi_int64(const char *query, int nargs, Oid *argtypes, Datum *values);
+
+/* Runs body(fcinfo); any error it raises is re-raised without statement and context. */
 static Datum
 without_statement_in_errors(PGFunction body, FunctionCallInfo fcinfo)
 {
@@ -53,6 +56,7 @@ without_statement_in_errors(PGFunction body, FunctionCallInfo fcinfo)
 		error = CopyErrorData();
 		FlushErrorState();
 		error->hide_stmt = true;
+		error->hide_ctx = true;
 		ReThrowError(error);
 	}
 	PG_END_TRY();
@@ -179,6 +183,11 @@ secret_from(const char *literal, const char *path, const char *what, const char 
 	return secret;
 }
 
+/*
+ * Seals a secret of a destination. Runs in the privileged scope. A missing
+ * key file is created only while no other destination holds a secret: one
+ * sealed under a lost key must never be stranded by a new key made silently.
+ */
 static bytea *
 seal(const char *plaintext, int64 destination_id, const char *field)
 {
@@ -187,8 +196,12 @@ seal(const char *plaintext, int64 destination_id, const char *field)
 	size_t		out_len;
 	ConnectorStatus status;
 	bytea	   *sealed;
+	bool		only_secrets = spi_int64("SELECT pg_catalog.count(*) FROM connector.destinations"
+										 " WHERE destination_id OPERATOR(pg_catalog.<>) $1",
+										 1, (Oid[]) {INT8OID},
+										 (Datum[]) {Int64GetDatum(destination_id)}) == 0;
 
-	if (connector_seal_secret(key_file_path(), plaintext, strlen(plaintext), context,
+	if (connector_seal_secret(key_file_path(), only_secrets, plaintext, strlen(plaintext), context,
 							  &out, &out_len, &status) == CONNECTOR_ERROR)
 		raise_core_error(&status);
 	sealed = palloc(VARHDRSZ + out_len);
@@ -226,7 +239,8 @@ destination_exists(const char *name)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
-	return spi_int64("SELECT count(*) FROM connector.destinations WHERE name = $1",
+	return spi_int64("SELECT pg_catalog.count(*) FROM connector.destinations"
+					 " WHERE name OPERATOR(pg_catalog.=) $1",
 					 1, argtypes, values) > 0;
 }
 
@@ -244,7 +258,8 @@ create_destination(PG_FUNCTION_ARGS)
 	char	   *ad_account_id;
 	char	   *access_token;
 	char	   *app_secret;
-	char	   *caller = GetUserNameFromId(GetUserId(), false);
+	Oid			caller_id = GetUserId();
+	char	   *caller = GetUserNameFromId(caller_id, false);
 	PrivilegedScope scope;
 	int64		destination_id;
 
@@ -284,7 +299,7 @@ create_destination(PG_FUNCTION_ARGS)
 	destination_id = spi_int64("SELECT pg_catalog.nextval('connector.destinations_destination_id_seq')",
 							   0, NULL, NULL);
 	{
-		Oid			argtypes[8] = {INT8OID, TEXTOID, TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, BOOLOID, TEXTOID};
+		Oid			argtypes[8] = {INT8OID, TEXTOID, TEXTOID, BYTEAOID, BYTEAOID, REGROLEOID, BOOLOID, REGROLEOID};
 		Datum		values[8];
 		char		nulls[8] = "        ";
 
@@ -299,9 +314,9 @@ create_destination(PG_FUNCTION_ARGS)
 			values[4] = (Datum) 0;
 			nulls[4] = 'n';
 		}
-		values[5] = CStringGetTextDatum(caller);
+		values[5] = ObjectIdGetDatum(caller_id);
 		values[6] = BoolGetDatum(verify);
-		values[7] = CStringGetTextDatum(caller);
+		values[7] = ObjectIdGetDatum(caller_id);
 		if (SPI_execute_with_args("INSERT INTO connector.destinations"
 								  " (destination_id, name, ad_account_id, access_token, app_secret,"
 								  "  owner, consent_by, consent_at, verified_at, status)"
@@ -327,7 +342,12 @@ fb_create_destination(PG_FUNCTION_ARGS)
 
 /*
  * fb_alter_destination(name, new_name, access_token, app_secret, token_file,
- *                      app_secret_file, remove_app_secret, verify)
+ *                      app_secret_file, remove_app_secret, verify,
+ *                      allow_unhashed_keys)
+ *
+ * A secret that is not replaced is opened from its stored value, so setting
+ * the access token (and the app secret, or removing it) again recovers a
+ * destination whose key file was lost.
  */
 static Datum
 alter_destination(PG_FUNCTION_ARGS)
@@ -336,8 +356,9 @@ alter_destination(PG_FUNCTION_ARGS)
 	char	   *new_name = text_arg(fcinfo, 1);
 	bool		remove_app_secret = !PG_ARGISNULL(6) && PG_GETARG_BOOL(6);
 	bool		verify = PG_ARGISNULL(7) || PG_GETARG_BOOL(7);
+	bool		change_unhashed = !PG_ARGISNULL(8);
+	bool		allow_unhashed = change_unhashed && PG_GETARG_BOOL(8);
 	Destination *destination;
-	DestinationCredentials current;
 	char	   *access_token;
 	char	   *app_secret;
 	PrivilegedScope scope;
@@ -352,21 +373,20 @@ alter_destination(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot both set and remove the app secret of destination \"%s\"", name)));
 	credentials_change = access_token != NULL || app_secret != NULL || remove_app_secret;
-	if (!credentials_change && new_name == NULL)
+	if (!credentials_change && new_name == NULL && !change_unhashed)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("nothing to change for destination \"%s\"", name),
-				 errhint("Pass new_name, access_token (or token_file), app_secret (or app_secret_file) or remove_app_secret => true.")));
+				 errhint("Pass new_name, access_token (or token_file), app_secret (or app_secret_file), remove_app_secret => true or allow_unhashed_keys.")));
 	if (new_name != NULL)
 		check_destination_name(new_name);
 
 	if (credentials_change)
 	{
-		current = open_credentials(destination);
 		if (access_token == NULL)
-			access_token = current.access_token;
-		if (app_secret == NULL && !remove_app_secret)
-			app_secret = current.app_secret;
+			access_token = open_access_token(destination);
+		if (app_secret == NULL && !remove_app_secret && destination->sealed_app_secret != NULL)
+			app_secret = open_app_secret(destination);
 		if (verify)
 			verify_credentials(name, destination->ad_account_id, access_token, app_secret);
 	}
@@ -378,9 +398,10 @@ alter_destination(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("destination \"%s\" already exists", new_name)));
 	{
-		Oid			argtypes[6] = {INT8OID, TEXTOID, BOOLOID, BYTEAOID, BYTEAOID, BOOLOID};
-		Datum		values[6];
-		char		nulls[6] = "      ";
+		Oid			argtypes[9] = {INT8OID, TEXTOID, BOOLOID, BYTEAOID, BYTEAOID, BOOLOID, BOOLOID,
+		BOOLOID, REGROLEOID};
+		Datum		values[9];
+		char		nulls[9] = "         ";
 
 		values[0] = Int64GetDatum(destination->id);
 		values[1] = CStringGetTextDatum(new_name != NULL ? new_name : name);
@@ -400,15 +421,22 @@ alter_destination(PG_FUNCTION_ARGS)
 			nulls[4] = 'n';
 		}
 		values[5] = BoolGetDatum(verify);
+		values[6] = BoolGetDatum(change_unhashed);
+		values[7] = BoolGetDatum(allow_unhashed);
+		values[8] = ObjectIdGetDatum(scope.caller);
 		if (SPI_execute_with_args("UPDATE connector.destinations SET name = $2,"
 								  " access_token = CASE WHEN $3 THEN $4 ELSE access_token END,"
 								  " app_secret = CASE WHEN $3 THEN $5 ELSE app_secret END,"
 								  " verified_at = CASE WHEN $3 AND $6 THEN pg_catalog.now()"
 								  "   WHEN $3 THEN NULL ELSE verified_at END,"
 								  " status = CASE WHEN $3 AND $6 THEN 'ok' WHEN $3 THEN 'unverified' ELSE status END,"
-								  " status_detail = CASE WHEN $3 THEN NULL ELSE status_detail END"
-								  " WHERE destination_id = $1",
-								  6, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+								  " status_detail = CASE WHEN $3 THEN NULL ELSE status_detail END,"
+								  " unhashed_keys_allowed_by = CASE WHEN NOT $7 THEN unhashed_keys_allowed_by"
+								  "   WHEN $8 THEN $9 END,"
+								  " unhashed_keys_allowed_at = CASE WHEN NOT $7 THEN unhashed_keys_allowed_at"
+								  "   WHEN $8 THEN pg_catalog.now() END"
+								  " WHERE destination_id OPERATOR(pg_catalog.=) $1",
+								  9, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update connector.destinations");
 	}
 	leave_privileged_scope(&scope);
@@ -443,8 +471,8 @@ record_check(int64 destination_id, const char *status, const char *detail)
 	SPI_connect();
 	enter_privileged_scope(&scope);
 	if (SPI_execute_with_args("UPDATE connector.destinations SET status = $2, status_detail = $3,"
-							  " verified_at = CASE WHEN $2 = 'ok' THEN pg_catalog.now() ELSE verified_at END"
-							  " WHERE destination_id = $1",
+							  " verified_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ok' THEN pg_catalog.now()"
+							  " ELSE verified_at END WHERE destination_id OPERATOR(pg_catalog.=) $1",
 							  3, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update connector.destinations");
 	leave_privileged_scope(&scope);
@@ -528,7 +556,8 @@ drop_destination(PG_FUNCTION_ARGS)
 
 		SPI_connect();
 		enter_privileged_scope(&scope);
-		if (SPI_execute_with_args("SELECT audience_id FROM connector.audiences WHERE destination_id = $1",
+		if (SPI_execute_with_args("SELECT audience_id FROM connector.audiences"
+								  " WHERE destination_id OPERATOR(pg_catalog.=) $1",
 								  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read connector.audiences");
 		for (i = 0; i < SPI_processed; i++)
@@ -559,10 +588,12 @@ drop_destination(PG_FUNCTION_ARGS)
 	SPI_connect();
 	enter_privileged_scope(&scope);
 	/* Its runs go with it: queued ones are deleted, running ones are stopped. */
-	if (SPI_execute_with_args("SELECT r.worker_pid FROM connector.runs r JOIN connector.exports e USING (export_id)"
-							  " JOIN pg_catalog.pg_stat_activity a ON a.pid = r.worker_pid"
-							  " WHERE e.destination_id = $1 AND r.status = 'running'"
-							  " AND a.backend_type = 'connector export'",
+	if (SPI_execute_with_args("SELECT r.worker_pid FROM connector.runs r"
+							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
+							  " JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) r.worker_pid"
+							  " WHERE e.destination_id OPERATOR(pg_catalog.=) $1"
+							  " AND r.status OPERATOR(pg_catalog.=) 'running'"
+							  " AND a.backend_type OPERATOR(pg_catalog.=) 'connector export'",
 							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.runs");
 	for (i = 0; i < SPI_processed; i++)
@@ -571,7 +602,7 @@ drop_destination(PG_FUNCTION_ARGS)
 
 		kill(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)), SIGTERM);
 	}
-	if (SPI_execute_with_args("DELETE FROM connector.destinations WHERE destination_id = $1",
+	if (SPI_execute_with_args("DELETE FROM connector.destinations WHERE destination_id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete from connector.destinations");
 	leave_privileged_scope(&scope);
@@ -595,7 +626,7 @@ change_grant(FunctionCallInfo fcinfo, bool grant)
 	Oid			role = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
 	Destination *destination;
 	PrivilegedScope scope;
-	Oid			argtypes[2] = {INT8OID, OIDOID};
+	Oid			argtypes[2] = {INT8OID, REGROLEOID};
 	Datum		values[2];
 
 	require_destination_admin(grant ? "grant destinations" : "revoke destinations");
@@ -611,7 +642,8 @@ change_grant(FunctionCallInfo fcinfo, bool grant)
 	if (SPI_execute_with_args(grant
 							  ? "INSERT INTO connector.destination_grants (destination_id, grantee)"
 							  " VALUES ($1, $2) ON CONFLICT DO NOTHING"
-							  : "DELETE FROM connector.destination_grants WHERE destination_id = $1 AND grantee = $2",
+							  : "DELETE FROM connector.destination_grants WHERE destination_id OPERATOR(pg_catalog.=) $1"
+							  " AND grantee OPERATOR(pg_catalog.=) $2",
 							  2, argtypes, values, NULL, false, 0) < 0)
 		elog(ERROR, "could not change connector.destination_grants");
 	if (!grant && SPI_processed == 0)

@@ -18,17 +18,16 @@
 static bool
 may_use_destination(Oid user, int64 destination_id)
 {
-	Oid			admin = connector_role("connector_admin");
 	Oid			argtypes[2] = {INT8OID, OIDOID};
 	Datum		values[2] = {Int64GetDatum(destination_id), ObjectIdGetDatum(user)};
 	bool		isnull;
 
-	if (superuser_arg(user) || (OidIsValid(admin) && has_privs_of_role(user, admin)))
+	if (is_destination_admin(user))
 		return true;
+	/* By OID: a grant never passes to a new role that took a dropped one's name. */
 	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM connector.destination_grants g"
-							  " JOIN pg_catalog.pg_roles r ON r.oid = g.grantee"
-							  " WHERE g.destination_id = $1"
-							  " AND pg_catalog.pg_has_role($2, r.oid, 'USAGE'))",
+							  " WHERE g.destination_id OPERATOR(pg_catalog.=) $1"
+							  " AND pg_catalog.pg_has_role($2, g.grantee::pg_catalog.oid, 'USAGE'))",
 							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.destination_grants");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -72,8 +71,9 @@ load_usable_destination(const char *name)
 
 	SPI_connect();
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("SELECT destination_id, name, ad_account_id, access_token, app_secret, status"
-							  " FROM connector.destinations WHERE name = $1",
+	if (SPI_execute_with_args("SELECT destination_id, name, ad_account_id, access_token, app_secret, status,"
+							  " unhashed_keys_allowed_by IS NOT NULL"
+							  " FROM connector.destinations WHERE name OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.destinations");
 	if (SPI_processed == 1)
@@ -89,6 +89,7 @@ load_usable_destination(const char *name)
 		destination->sealed_access_token = copy_varlena_column(tuple, desc, 4, caller_context);
 		destination->sealed_app_secret = copy_varlena_column(tuple, desc, 5, caller_context);
 		destination->status = copy_text_column(tuple, desc, 6, caller_context);
+		destination->unhashed_keys_allowed = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
 		allowed = may_use_destination(user, destination->id);
 	}
 	leave_privileged_scope(&scope);
@@ -109,7 +110,7 @@ load_usable_destination(const char *name)
 }
 
 static char *
-open_one(const bytea *sealed, int64 destination_id, const char *field, const char *description)
+open_sealed(const bytea *sealed, int64 destination_id, const char *field, const char *description)
 {
 	char	   *context = psprintf("destination/" INT64_FORMAT "/%s", destination_id, field);
 	const char *out;
@@ -127,21 +128,29 @@ open_one(const bytea *sealed, int64 destination_id, const char *field, const cha
 	return plaintext;
 }
 
+char *
+open_access_token(const Destination *destination)
+{
+	return open_sealed(destination->sealed_access_token, destination->id, "access_token",
+					   psprintf("the access token of destination \"%s\"", destination->name));
+}
+
+char *
+open_app_secret(const Destination *destination)
+{
+	if (destination->sealed_app_secret == NULL)
+		return NULL;
+	return open_sealed(destination->sealed_app_secret, destination->id, "app_secret",
+					   psprintf("the app secret of destination \"%s\"", destination->name));
+}
+
 DestinationCredentials
 open_credentials(const Destination *destination)
 {
-	DestinationCredentials credentials = {NULL, NULL};
-	char	   *description;
+	DestinationCredentials credentials;
 
-	description = psprintf("the access token of destination \"%s\"", destination->name);
-	credentials.access_token = open_one(destination->sealed_access_token, destination->id,
-										"access_token", description);
-	if (destination->sealed_app_secret != NULL)
-	{
-		description = psprintf("the app secret of destination \"%s\"", destination->name);
-		credentials.app_secret = open_one(destination->sealed_app_secret, destination->id,
-										  "app_secret", description);
-	}
+	credentials.access_token = open_access_token(destination);
+	credentials.app_secret = open_app_secret(destination);
 	return credentials;
 }
 

@@ -15,6 +15,7 @@ typedef struct Destination
 	bytea	   *sealed_access_token;
 	bytea	   *sealed_app_secret;	/* NULL when none is set */
 	char	   *status;
+	bool		unhashed_keys_allowed;	/* EXTERN_ID and MADID may be sent */
 } Destination;
 
 /*
@@ -31,6 +32,10 @@ typedef struct DestinationCredentials
 } DestinationCredentials;
 
 extern DestinationCredentials open_credentials(const Destination *destination);
+
+/* One secret each; open_app_secret is NULL when none is set. */
+extern char *open_access_token(const Destination *destination);
+extern char *open_app_secret(const Destination *destination);
 extern void forget_credentials(DestinationCredentials *credentials);
 
 /* Settings of a Graph API call with these credentials. */

@@ -70,9 +70,13 @@ text_arg(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
-/* The segment, checked: a view or materialized view the caller may read. */
+/*
+ * The segment, checked: a view or materialized view the caller may read,
+ * whose columns fit the mapping, with unhashed keys only where allowed.
+ */
 static char *
-checked_segment(Oid relid, const char *mapping, const char *key_identifier)
+checked_segment(Oid relid, const char *mapping, const char *key_identifier,
+				const Destination *destination)
 {
 	char		relkind = get_rel_relkind(relid);
 	char	   *name;
@@ -97,6 +101,7 @@ checked_segment(Oid relid, const char *mapping, const char *key_identifier)
 				 errhint("The role that exports a segment must be able to SELECT from it.")));
 	relation = relation_open(relid, AccessShareLock);
 	encoder = encoder_for_relation(relation, name, mapping, key_identifier);
+	require_unhashed_keys_allowed(encoder, name, destination->name, destination->unhashed_keys_allowed);
 	connector_export_encoder_free(encoder);
 	relation_close(relation, AccessShareLock);
 	return name;
@@ -137,8 +142,7 @@ fb_export_segment(PG_FUNCTION_ARGS)
 				 errmsg("\"%s\" is not a custom audience id", audience_id),
 				 errhint("fb_list_audiences('%s') shows the audiences and their ids.", destination_name)));
 
-	(void) load_usable_destination(destination_name);
-	segment = checked_segment(relid, mapping, key_identifier);
+	segment = checked_segment(relid, mapping, key_identifier, load_usable_destination(destination_name));
 
 	request = palloc0(offsetof(ExportRequest, mapping) + mapping_length + 1);
 	request->requested_by = GetUserId();
@@ -175,28 +179,29 @@ fb_cancel_export(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		changed = false;
 	Oid			caller = GetUserId();
-	char	   *requested_by;
+	Oid			requested_by;
 	char	   *status;
 	int			worker_pid = 0;
 
 	SPI_connect();
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("SELECT requested_by, status, worker_pid FROM connector.runs WHERE run_id = $1 FOR UPDATE",
+	if (SPI_execute_with_args("SELECT requested_by::pg_catalog.oid, status, worker_pid FROM connector.runs"
+							  " WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.runs");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("export run " INT64_FORMAT " does not exist", run_id)));
-	requested_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	requested_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	{
 		Datum		pid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 
 		worker_pid = isnull ? 0 : DatumGetInt32(pid);
 	}
-	if (!has_privs_of_role(caller, get_role_oid(requested_by, false)) &&
-		!has_privs_of_role(caller, connector_role("connector_admin")))
+	/* By OID: the requester may have been dropped, and its name taken by another role. */
+	if (!has_privs_of_role(caller, requested_by) && !is_destination_admin(caller))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to cancel export run " INT64_FORMAT, run_id),
@@ -204,7 +209,8 @@ fb_cancel_export(PG_FUNCTION_ARGS)
 	if (strcmp(status, "queued") == 0)
 	{
 		if (SPI_execute_with_args("UPDATE connector.runs SET status = 'cancelled', finished_at = pg_catalog.now(),"
-								  " error = 'cancelled before it started', sqlstate = '57014' WHERE run_id = $1",
+								  " error = 'cancelled before it started', sqlstate = '57014'"
+								  " WHERE run_id OPERATOR(pg_catalog.=) $1",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update connector.runs");
 		changed = true;
@@ -212,8 +218,8 @@ fb_cancel_export(PG_FUNCTION_ARGS)
 	else if (strcmp(status, "running") == 0 && worker_pid != 0)
 	{
 		/* Only a connector export worker is ever signalled. */
-		if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid = $1"
-								  " AND backend_type = 'connector export'",
+		if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_stat_activity WHERE pid OPERATOR(pg_catalog.=) $1"
+								  " AND backend_type OPERATOR(pg_catalog.=) 'connector export'",
 								  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(worker_pid)},
 								  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		{

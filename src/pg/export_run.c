@@ -16,8 +16,8 @@
 
 #include <signal.h>
 
-#include "access/xact.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "commands/async.h"
@@ -26,19 +26,24 @@
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "storage/buffile.h"
+#include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/elog.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "core_errors.h"
 #include "destinations.h"
 #include "export_run.h"
 #include "privileged.h"
+#include "requester_scope.h"
 #include "settings.h"
 
 #define FETCH_ROWS 1000
@@ -51,6 +56,7 @@ typedef struct Run
 	int64		run_id;
 	int64		export_id;
 	Oid			requested_by;
+	Oid			owner;			/* of the export: audiences are reused by name per owner */
 	char	   *segment;
 	char	   *destination_name;
 	char	   *audience_id;
@@ -66,6 +72,7 @@ typedef struct Run
 	int64		rows_to_remove; /* mirror */
 	int64		skipped[CONNECTOR_SKIP_REASONS];
 	int64		rejected_prehashed;
+	bool		unhashed_keys_allowed;	/* by the destination's admin */
 } Run;
 
 /* What must be released however the run ends. */
@@ -136,6 +143,14 @@ text_column(int column)
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column);
 }
 
+static Oid
+oid_column(int column)
+{
+	bool		isnull;
+
+	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull));
+}
+
 /* Loads the run and marks it running; false when it is no longer queued. */
 static bool
 start_run(int64 run_id, Run *run)
@@ -149,11 +164,14 @@ start_run(int64 run_id, Run *run)
 
 	begin_step("connector: starting an export run");
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("SELECT r.export_id, r.requested_by, r.status, e.segment, d.name,"
-							  " e.audience_id, e.audience_name, e.mapping::text, e.key_identifier, r.mode"
-							  " FROM connector.runs r JOIN connector.exports e USING (export_id)"
-							  " JOIN connector.destinations d USING (destination_id)"
-							  " WHERE r.run_id = $1 FOR UPDATE OF r",
+	/* The configuration pinned in the run when it was queued, not the export's of now. */
+	if (SPI_execute_with_args("SELECT r.export_id, r.requested_by::pg_catalog.oid, r.status, e.segment, d.name,"
+							  " r.audience_id, e.audience_name, r.mapping::pg_catalog.text, r.key_identifier,"
+							  " r.mode, e.owner::pg_catalog.oid"
+							  " FROM connector.runs r"
+							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
+							  " JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id"
+							  " WHERE r.run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF r",
 							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.runs");
 	startable = SPI_processed == 1 && strcmp(text_column(3), "queued") == 0;
@@ -162,7 +180,8 @@ start_run(int64 run_id, Run *run)
 		old = MemoryContextSwitchTo(run_context);
 		run->run_id = run_id;
 		run->export_id = pg_strtoint64(text_column(1));
-		run->requested_by = get_role_oid(text_column(2), false);
+		run->requested_by = oid_column(2);
+		run->owner = oid_column(11);
 		run->segment = pstrdup(text_column(4));
 		run->destination_name = pstrdup(text_column(5));
 		run->audience_id = text_column(6) ? pstrdup(text_column(6)) : NULL;
@@ -172,7 +191,7 @@ start_run(int64 run_id, Run *run)
 		run->mode = pstrdup(text_column(10));
 		MemoryContextSwitchTo(old);
 		if (SPI_execute_with_args("UPDATE connector.runs SET status = 'running',"
-								  " started_at = pg_catalog.now(), worker_pid = $2 WHERE run_id = $1",
+								  " started_at = pg_catalog.now(), worker_pid = $2 WHERE run_id OPERATOR(pg_catalog.=) $1",
 								  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update connector.runs");
 	}
@@ -232,6 +251,23 @@ encoder_for_relation(Relation relation, const char *segment, const char *mapping
 	return encoder;
 }
 
+void
+require_unhashed_keys_allowed(const ConnectorExportEncoder *encoder, const char *segment,
+							  const char *destination, bool allowed)
+{
+	const char *keys = connector_export_encoder_unhashed_keys(encoder);
+
+	if (keys[0] == '\0' || allowed)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("destination \"%s\" does not allow unhashed keys, and the export of segment %s maps %s",
+					destination, segment, keys),
+			 errdetail("EXTERN_ID and MADID leave the database unhashed; the consent recorded for a destination covers hashed data."),
+			 errhint("Leave them out of the mapping, or have a member of connector_admin allow them: SELECT fb_alter_destination('%s', allow_unhashed_keys => true);",
+					 destination)));
+}
+
 /* Name of the index-th live column of the relation. */
 static const char *
 live_column_name(Relation relation, int index)
@@ -277,54 +313,96 @@ unspool_row(BufFile *file, StringInfo row)
 }
 
 /*
- * Mirror mode stages the segment's payload rows in a temporary table, so that
- * plain SQL can diff them against the ledger of what Meta confirmed before.
- * The tables belong to the extension owner, like the ledger.
+ * Mirror mode stages the segment's payload rows, read from the spool once the
+ * read is over, in a temporary table, so that plain SQL can diff them against
+ * the ledger of what Meta confirmed before. The tables belong to the extension
+ * owner, like the ledger; everything here runs in the worker scope (owner,
+ * search_path pinned, every operator qualified), after the requester's scope
+ * has ended and every setting the segment's code changed was rolled back.
  */
 static void
-create_mirror_tables(void)
+stage_spooled_rows(BufFile *spool)
 {
+	Datum	   *rows = palloc(sizeof(Datum) * FETCH_ROWS);
+	int			count = 0;
+	StringInfoData row;
+	MemoryContext rows_context = AllocSetContextCreate(CurrentMemoryContext, "connector staged rows",
+													   ALLOCSET_DEFAULT_SIZES);
+	bool		more = true;
+
 	if (SPI_execute("DROP TABLE IF EXISTS pg_temp.connector_current, pg_temp.connector_adds,"
 					" pg_temp.connector_removes;"
 					"CREATE TEMP TABLE connector_current (row_hash bytea PRIMARY KEY, row_json text NOT NULL)",
 					false, 0) < 0)
 		elog(ERROR, "could not create the mirror staging table");
+	if (BufFileSeek(spool, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "could not rewind the export spool file");
+	initStringInfo(&row);
+	while (more)
+	{
+		more = unspool_row(spool, &row);
+		if (more)
+		{
+			MemoryContext old = MemoryContextSwitchTo(rows_context);
+
+			rows[count++] = PointerGetDatum(cstring_to_text_with_len(row.data, row.len));
+			MemoryContextSwitchTo(old);
+		}
+		if (count == FETCH_ROWS || (!more && count > 0))
+		{
+			Datum		values[1];
+
+			values[0] = PointerGetDatum(construct_array(rows, count, TEXTOID, -1, false, TYPALIGN_INT));
+			/* The same row twice in a segment is one member. */
+			if (SPI_execute_with_args("INSERT INTO pg_temp.connector_current (row_hash, row_json)"
+									  " SELECT pg_catalog.sha256(pg_catalog.convert_to(r, 'UTF8')), r"
+									  " FROM pg_catalog.unnest($1::pg_catalog.text[]) AS r ON CONFLICT DO NOTHING",
+									  1, (Oid[]) {TEXTARRAYOID}, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not stage the segment's rows");
+			count = 0;
+			MemoryContextReset(rows_context);
+			raise_if_cancelled();
+		}
+	}
+	MemoryContextDelete(rows_context);
 }
 
-typedef struct StagedRows
+/* Spools a staged table's rows in seq order; returns how many. */
+static int64
+spool_table(const char *query, BufFile **file)
 {
-	Datum	   *rows;
-	int			count;
-	Oid			owner;			/* the worker's own role, which owns the staging table */
-	int			security_context;
-} StagedRows;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	Portal		portal;
+	int64		rows = 0;
+	bool		isnull;
 
-static void
-flush_staged_rows(StagedRows *staged)
-{
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	Oid			reader;
-	int			reader_context;
+	*file = BufFileCreateTemp(true);
+	MemoryContextSwitchTo(old);
+	/* Not read-only: it must see what this transaction just wrote. */
+	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, false, 0);
+	for (;;)
+	{
+		uint64		i;
 
-	if (staged->count == 0)
-		return;
-	values[0] = PointerGetDatum(construct_array(staged->rows, staged->count, TEXTOID, -1, false, TYPALIGN_INT));
-	GetUserIdAndSecContext(&reader, &reader_context);
-	SetUserIdAndSecContext(staged->owner, staged->security_context);
-	/* The same row twice in a segment is one member. */
-	if (SPI_execute_with_args("INSERT INTO pg_temp.connector_current (row_hash, row_json)"
-							  " SELECT pg_catalog.sha256(pg_catalog.convert_to(r, 'UTF8')), r"
-							  " FROM pg_catalog.unnest($1) AS r ON CONFLICT DO NOTHING",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not stage the segment's rows");
-	SetUserIdAndSecContext(reader, reader_context);
-	staged->count = 0;
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			text	   *json = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+			spool_row(*file, VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json));
+			rows++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	return rows;
 }
 
 /*
- * What is new since the ledger, and what is gone, each spooled in seq order.
- * Runs as the worker's own role, the extension owner, with search_path pinned.
+ * What is new since the ledger, and what is gone, each spooled in seq order;
+ * the segment's spool is replaced by the spool of what is new.
  */
 static void
 diff_against_ledger(Run *run, const char *schema)
@@ -332,14 +410,16 @@ diff_against_ledger(Run *run, const char *schema)
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(run->export_id), CStringGetTextDatum(schema)};
 	bool		isnull;
-	Portal		portal;
-	StringInfoData row;
-	const char *tables[2] = {"pg_temp.connector_adds", "pg_temp.connector_removes"};
-	int			t;
+	PrivilegedScope scope;
+
+	enter_worker_scope(&scope);
+	stage_spooled_rows(resources.spool);
+	BufFileClose(resources.spool);
+	resources.spool = NULL;
 
 	/* A ledger written with other columns cannot be diffed: start it anew. */
-	if (SPI_execute_with_args("SELECT ledger_schema IS DISTINCT FROM $2 AND ledger_schema IS NOT NULL"
-							  " FROM connector.exports WHERE export_id = $1",
+	if (SPI_execute_with_args("SELECT ledger_schema IS NOT NULL AND ledger_schema OPERATOR(pg_catalog.<>) $2"
+							  " FROM connector.exports WHERE export_id OPERATOR(pg_catalog.=) $1",
 							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.exports");
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
@@ -348,74 +428,46 @@ diff_against_ledger(Run *run, const char *schema)
 				(errmsg("the columns exported from segment %s changed since its last mirror run", run->segment),
 				 errdetail("Rows sent with the old columns stay in the audience."),
 				 errhint("Run it once with mode => 'replace' to make the audience exactly the segment.")));
-		if (SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id = $1",
+		if (SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id OPERATOR(pg_catalog.=) $1",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not reset connector.ledger");
 	}
-	if (SPI_execute_with_args("UPDATE connector.exports SET ledger_schema = $2 WHERE export_id = $1",
+	if (SPI_execute_with_args("UPDATE connector.exports SET ledger_schema = $2"
+							  " WHERE export_id OPERATOR(pg_catalog.=) $1",
 							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE ||
 		SPI_execute_with_args("CREATE TEMP TABLE connector_adds AS"
 							  " SELECT pg_catalog.row_number() OVER (ORDER BY c.row_hash) AS seq, c.row_hash, c.row_json"
-							  " FROM pg_temp.connector_current c WHERE NOT EXISTS (SELECT 1 FROM connector.ledger l"
-							  "  WHERE l.export_id = $1 AND l.row_hash = c.row_hash)",
+							  " FROM pg_temp.connector_current c WHERE NOT EXISTS (SELECT FROM connector.ledger l"
+							  "  WHERE l.export_id OPERATOR(pg_catalog.=) $1"
+							  "  AND l.row_hash OPERATOR(pg_catalog.=) c.row_hash)",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_UTILITY ||
 		SPI_execute_with_args("CREATE TEMP TABLE connector_removes AS"
 							  " SELECT pg_catalog.row_number() OVER (ORDER BY l.row_hash) AS seq, l.row_hash, l.row_json"
-							  " FROM connector.ledger l WHERE l.export_id = $1 AND NOT EXISTS (SELECT 1"
-							  "  FROM pg_temp.connector_current c WHERE c.row_hash = l.row_hash)",
+							  " FROM connector.ledger l WHERE l.export_id OPERATOR(pg_catalog.=) $1"
+							  " AND NOT EXISTS (SELECT FROM pg_temp.connector_current c"
+							  "  WHERE c.row_hash OPERATOR(pg_catalog.=) l.row_hash)",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_UTILITY ||
 		SPI_execute("CREATE INDEX ON pg_temp.connector_adds (seq);"
 					"CREATE INDEX ON pg_temp.connector_removes (seq);"
 					"DROP TABLE pg_temp.connector_current", false, 0) < 0)
 		elog(ERROR, "could not diff the segment against the ledger");
 
-	initStringInfo(&row);
-	for (t = 0; t < 2; t++)
-	{
-		BufFile    *file;
-
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-			file = BufFileCreateTemp(true);
-			MemoryContextSwitchTo(old);
-		}
-		if (t == 0)
-			resources.spool = file;
-		else
-			resources.removals = file;
-		/* Not read-only: it must see what this transaction just wrote. */
-		portal = SPI_cursor_open_with_args(NULL, psprintf("SELECT row_json FROM %s ORDER BY seq", tables[t]),
-										   0, NULL, NULL, NULL, false, 0);
-		for (;;)
-		{
-			uint64		i;
-
-			SPI_cursor_fetch(portal, true, FETCH_ROWS);
-			if (SPI_processed == 0)
-				break;
-			for (i = 0; i < SPI_processed; i++)
-			{
-				text	   *json = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-
-				spool_row(file, VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json));
-				if (t == 0)
-					run->rows_kept++;
-				else
-					run->rows_to_remove++;
-			}
-			SPI_freetuptable(SPI_tuptable);
-		}
-		SPI_cursor_close(portal);
-	}
+	run->rows_kept = spool_table("SELECT row_json FROM pg_temp.connector_adds ORDER BY seq",
+								 &resources.spool);
+	run->rows_to_remove = spool_table("SELECT row_json FROM pg_temp.connector_removes ORDER BY seq",
+									  &resources.removals);
+	leave_privileged_scope(&scope);
 }
 
-/* Phase 1: the segment, in one snapshot, as the requesting role. */
+/*
+ * Phase 1: the segment, in one snapshot, read as the requesting role in its
+ * own scope (see requester_scope.c); rows are normalized, hashed and spooled.
+ * Nothing with the owner's rights runs until that scope has ended.
+ */
 static void
 read_segment(Run *run, ExportProgress *progress)
 {
-	Oid			saved_user;
-	int			saved_context;
+	RequesterScope requester;
 	Relation	relation;
 	StringInfoData query;
 	Portal		portal;
@@ -423,9 +475,7 @@ read_segment(Run *run, ExportProgress *progress)
 	int			i;
 	const char **values;
 	size_t	   *lengths;
-	MemoryContext rows_context;
 	bool		mirror = strcmp(run->mode, "mirror") == 0;
-	StagedRows	staged = {NULL, 0, InvalidOid, 0};
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -434,26 +484,18 @@ read_segment(Run *run, ExportProgress *progress)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, psprintf("connector: reading segment %s", run->segment));
 
-	GetUserIdAndSecContext(&saved_user, &saved_context);
-	if (mirror)
-	{
-		create_mirror_tables();
-		staged.rows = palloc(sizeof(Datum) * FETCH_ROWS);
-		staged.owner = saved_user;
-		staged.security_context = saved_context;
-	}
-	SetUserIdAndSecContext(run->requested_by, saved_context | SECURITY_LOCAL_USERID_CHANGE);
-
+	enter_requester_scope(&requester, run->requested_by);
 	relation = open_segment(run->segment);
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		resources.encoder = encoder_for_relation(relation, run->segment, run->mapping,
 												 run->key_identifier);
-		if (!mirror)
-			resources.spool = BufFileCreateTemp(true);
+		resources.spool = BufFileCreateTemp(true);
 		MemoryContextSwitchTo(old);
 	}
+	require_unhashed_keys_allowed(resources.encoder, run->segment, run->destination_name,
+								  run->unhashed_keys_allowed);
 	mapped = connector_export_encoder_column_count(resources.encoder);
 	initStringInfo(&query);
 	appendStringInfoString(&query, "SELECT ");
@@ -466,8 +508,6 @@ read_segment(Run *run, ExportProgress *progress)
 
 	values = palloc(sizeof(char *) * mapped);
 	lengths = palloc(sizeof(size_t) * mapped);
-	rows_context = AllocSetContextCreate(CurrentMemoryContext, "connector export rows",
-										 ALLOCSET_DEFAULT_SIZES);
 	portal = SPI_cursor_open_with_args(NULL, query.data, 0, NULL, NULL, NULL, true, 0);
 	for (;;)
 	{
@@ -507,19 +547,8 @@ read_segment(Run *run, ExportProgress *progress)
 			{
 				case CONNECTOR_VALUE:
 					run->rows_exportable++;
-					if (mirror)
-					{
-						MemoryContext old = MemoryContextSwitchTo(rows_context);
-
-						staged.rows[staged.count++] =
-							PointerGetDatum(cstring_to_text_with_len(row_json, row_json_len));
-						MemoryContextSwitchTo(old);
-					}
-					else
-					{
-						spool_row(resources.spool, row_json, row_json_len);
-						run->rows_kept++;
-					}
+					spool_row(resources.spool, row_json, row_json_len);
+					run->rows_kept++;
 					break;
 				case CONNECTOR_NO_VALUE:
 					run->skipped[skip_reason]++;
@@ -532,14 +561,12 @@ read_segment(Run *run, ExportProgress *progress)
 		if (progress != NULL)
 			pg_atomic_write_u64(&progress->rows_read, run->rows_read);
 		SPI_freetuptable(SPI_tuptable);
-		if (mirror)
-			flush_staged_rows(&staged);
-		MemoryContextReset(rows_context);
 		raise_if_cancelled();
 	}
 	SPI_cursor_close(portal);
+	leave_requester_scope(&requester);
+
 	run->rejected_prehashed = connector_export_rejected_prehashed(resources.encoder);
-	SetUserIdAndSecContext(saved_user, saved_context);
 	if (mirror)
 		diff_against_ledger(run, connector_export_encoder_schema(resources.encoder));
 	end_step();
@@ -580,8 +607,8 @@ record_read(const Run *run)
 
 	begin_step("connector: recording the segment read");
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("UPDATE connector.runs SET rows_read = $2, rows_skipped = $3::jsonb,"
-							  " session_id = $4 WHERE run_id = $1",
+	if (SPI_execute_with_args("UPDATE connector.runs SET rows_read = $2, rows_skipped = $3::pg_catalog.jsonb,"
+							  " session_id = $4 WHERE run_id OPERATOR(pg_catalog.=) $1",
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update connector.runs");
 	leave_privileged_scope(&scope);
@@ -606,37 +633,54 @@ check_profile_limit(const Run *run)
 				 errhint("Meta cannot replace an audience with nothing; mode => 'mirror' removes the rows this export sent.")));
 }
 
-/* Phase 2: the audience id, created at Meta the first time. */
+/*
+ * Phase 2: the audience id. One named by the run is used only once the Graph
+ * API says it belongs to the destination's ad account: the token may reach
+ * other accounts, which the destination's grant does not cover. Otherwise the
+ * export owner's audience of that name is reused, or created at Meta.
+ */
 static void
 ensure_audience(Run *run, Destination *destination)
 {
 	PrivilegedScope scope;
-	Oid			argtypes[3] = {INT8OID, TEXTOID, INT8OID};
+	Oid			argtypes[3] = {INT8OID, TEXTOID, REGROLEOID};
 	Datum		values[3];
+	ConnectorGraphConfig config = graph_config(&resources.credentials);
+	ConnectorStatus status;
 
+	config.should_abort = export_should_abort;
 	if (run->audience_id != NULL)
-		return;
-	values[0] = Int64GetDatum(destination->id);
-	values[1] = CStringGetTextDatum(run->audience_name);
-	begin_step("connector: looking up the audience");
-	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("SELECT audience_id FROM connector.audiences"
-							  " WHERE destination_id = $1 AND name = $2 ORDER BY created_at DESC LIMIT 1",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read connector.audiences");
-	if (SPI_processed == 1)
-		run->audience_id = MemoryContextStrdup(TopMemoryContext, text_column(1));
-	leave_privileged_scope(&scope);
-	end_step();
+	{
+		if (connector_check_audience_account(&config, destination->name, run->audience_id,
+											 destination->ad_account_id, &status) == CONNECTOR_ERROR)
+		{
+			raise_if_cancelled();
+			raise_core_error(&status);
+		}
+	}
+	else
+	{
+		values[0] = Int64GetDatum(destination->id);
+		values[1] = CStringGetTextDatum(run->audience_name);
+		values[2] = ObjectIdGetDatum(run->owner);
+		begin_step("connector: looking up the audience");
+		enter_privileged_scope(&scope);
+		if (SPI_execute_with_args("SELECT audience_id FROM connector.audiences"
+								  " WHERE destination_id OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2"
+								  " AND created_by OPERATOR(pg_catalog.=) $3 ORDER BY created_at DESC LIMIT 1",
+								  3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read connector.audiences");
+		if (SPI_processed == 1)
+			run->audience_id = MemoryContextStrdup(TopMemoryContext, text_column(1));
+		leave_privileged_scope(&scope);
+		end_step();
+	}
 
 	if (run->audience_id == NULL)
 	{
-		ConnectorGraphConfig config = graph_config(&resources.credentials);
-		ConnectorStatus status;
 		const char *out;
 		size_t		out_len;
 
-		config.should_abort = export_should_abort;
 		if (connector_create_audience(&config, destination->name, destination->ad_account_id,
 									  run->audience_name, "exported by connector from a PostgreSQL segment",
 									  &out, &out_len, &status) == CONNECTOR_ERROR)
@@ -645,10 +689,9 @@ ensure_audience(Run *run, Destination *destination)
 		begin_step("connector: recording the new audience");
 		enter_privileged_scope(&scope);
 		{
-			Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+			Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, REGROLEOID};
 			Datum		datums[4] = {Int64GetDatum(destination->id), CStringGetTextDatum(run->audience_id),
-				CStringGetTextDatum(run->audience_name),
-			CStringGetTextDatum(GetUserNameFromId(run->requested_by, false))};
+				CStringGetTextDatum(run->audience_name), ObjectIdGetDatum(run->owner)};
 
 			if (SPI_execute_with_args("INSERT INTO connector.audiences (destination_id, audience_id, name, created_by)"
 									  " VALUES ($1, $2, $3, $4)", 4, types, datums, NULL, false, 0) != SPI_OK_INSERT)
@@ -658,14 +701,14 @@ ensure_audience(Run *run, Destination *destination)
 		end_step();
 	}
 
-	values[0] = Int64GetDatum(run->export_id);
-	values[1] = CStringGetTextDatum(run->audience_id);
-	values[2] = Int64GetDatum(run->run_id);
 	begin_step("connector: recording the audience");
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("WITH e AS (UPDATE connector.exports SET audience_id = $2 WHERE export_id = $1)"
-							  " UPDATE connector.runs SET audience_id = $2 WHERE run_id = $3",
-							  3, argtypes, values, NULL, false, 0) < 0)
+	if (SPI_execute_with_args("WITH e AS (UPDATE connector.exports SET audience_id = $2"
+							  "  WHERE export_id OPERATOR(pg_catalog.=) $1)"
+							  " UPDATE connector.runs SET audience_id = $2 WHERE run_id OPERATOR(pg_catalog.=) $3",
+							  3, (Oid[]) {INT8OID, TEXTOID, INT8OID},
+							  (Datum[]) {Int64GetDatum(run->export_id), CStringGetTextDatum(run->audience_id),
+							  Int64GetDatum(run->run_id)}, NULL, false, 0) < 0)
 		elog(ERROR, "could not record the audience");
 	leave_privileged_scope(&scope);
 	end_step();
@@ -715,10 +758,13 @@ record_batches(const Run *run, ConnectorUploadOperation operation,
 
 			if (SPI_execute_with_args(removing
 									  ? "DELETE FROM connector.ledger l USING pg_temp.connector_removes r"
-									  " WHERE l.export_id = $1 AND l.row_hash = r.row_hash AND r.seq > $2 AND r.seq <= $3"
+									  " WHERE l.export_id OPERATOR(pg_catalog.=) $1"
+									  " AND l.row_hash OPERATOR(pg_catalog.=) r.row_hash"
+									  " AND r.seq OPERATOR(pg_catalog.>) $2 AND r.seq OPERATOR(pg_catalog.<=) $3"
 									  : "INSERT INTO connector.ledger (export_id, row_hash, row_json)"
 									  " SELECT $1, row_hash, row_json FROM pg_temp.connector_adds"
-									  " WHERE seq > $2 AND seq <= $3 ON CONFLICT DO NOTHING",
+									  " WHERE seq OPERATOR(pg_catalog.>) $2 AND seq OPERATOR(pg_catalog.<=) $3"
+									  " ON CONFLICT DO NOTHING",
 									  3, argtypes, values, NULL, false, 0) < 0)
 				elog(ERROR, "could not update connector.ledger");
 		}
@@ -729,11 +775,13 @@ record_batches(const Run *run, ConnectorUploadOperation operation,
 			Int64GetDatum(retries), Int64GetDatum(received), Int64GetDatum(invalid),
 		BoolGetDatum(removing)};
 
-		if (SPI_execute_with_args("UPDATE connector.runs SET batches = batches + $2,"
-								  " rows_sent = rows_sent + CASE WHEN $7 THEN 0 ELSE $3 END,"
-								  " rows_removed = rows_removed + CASE WHEN $7 THEN $3 ELSE 0 END,"
-								  " retries = retries + $4, num_received = GREATEST(num_received, $5),"
-								  " num_invalid_entries = num_invalid_entries + $6 WHERE run_id = $1",
+		if (SPI_execute_with_args("UPDATE connector.runs SET batches = batches OPERATOR(pg_catalog.+) $2,"
+								  " rows_sent = rows_sent OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE $3 END,"
+								  " rows_removed = rows_removed OPERATOR(pg_catalog.+) CASE WHEN $7 THEN $3 ELSE 0 END,"
+								  " retries = retries OPERATOR(pg_catalog.+) $4,"
+								  " num_received = GREATEST(num_received, $5),"
+								  " num_invalid_entries = num_invalid_entries OPERATOR(pg_catalog.+) $6"
+								  " WHERE run_id OPERATOR(pg_catalog.=) $1",
 								  7, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update connector.runs");
 	}
@@ -768,11 +816,14 @@ close_interrupted_session(Run *run)
 	StringInfoData row;
 	ConnectorGraphConfig graph;
 	ConnectorStatus status;
+	PrivilegedScope scope;
 
 	begin_step("connector: looking for an interrupted replace session");
-	if (SPI_execute_with_args("SELECT session_id FROM connector.runs WHERE export_id = $1 AND run_id < $2"
-							  " AND mode = 'replace' ORDER BY run_id DESC LIMIT 1"
-							  , 2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("SELECT session_id FROM connector.runs WHERE export_id OPERATOR(pg_catalog.=) $1"
+							  " AND run_id OPERATOR(pg_catalog.<) $2 AND mode OPERATOR(pg_catalog.=) 'replace'"
+							  " ORDER BY run_id DESC LIMIT 1",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.runs");
 	if (SPI_processed == 1)
 	{
@@ -781,11 +832,13 @@ close_interrupted_session(Run *run)
 		session_id = isnull ? 0 : DatumGetInt64(value);
 	}
 	if (session_id != 0 &&
-		SPI_execute_with_args("SELECT 1 FROM connector.runs WHERE export_id = $1 AND session_id = $2"
-							  " AND status IN ('failed', 'cancelled')",
+		SPI_execute_with_args("SELECT 1 FROM connector.runs WHERE export_id OPERATOR(pg_catalog.=) $1"
+							  " AND session_id OPERATOR(pg_catalog.=) $2"
+							  " AND status OPERATOR(pg_catalog.=) ANY ('{failed,cancelled}'::pg_catalog.text[])",
 							  2, argtypes, (Datum[]) {Int64GetDatum(run->export_id), Int64GetDatum(session_id)},
 							  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 0)
 		session_id = 0;			/* it ended well */
+	leave_privileged_scope(&scope);
 	end_step();
 	if (session_id == 0)
 		return;
@@ -888,13 +941,15 @@ record_outcome(int64 run_id, const char *status, const char *error, const char *
 	begin_step("connector: recording the outcome");
 	enter_privileged_scope(&scope);
 	if (SPI_execute_with_args("UPDATE connector.runs SET status = $2, error = $3, sqlstate = $4,"
-							  " finished_at = pg_catalog.now() WHERE run_id = $1",
+							  " finished_at = pg_catalog.now() WHERE run_id OPERATOR(pg_catalog.=) $1",
 							  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update connector.runs");
 	if (sqlstate != NULL && strcmp(sqlstate, "28000") == 0 &&
 		SPI_execute_with_args("UPDATE connector.destinations d SET status = 'needs_reauth', status_detail = $3"
-							  " FROM connector.runs r JOIN connector.exports e USING (export_id)"
-							  " WHERE r.run_id = $1 AND d.destination_id = e.destination_id",
+							  " FROM connector.runs r"
+							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
+							  " WHERE r.run_id OPERATOR(pg_catalog.=) $1"
+							  " AND d.destination_id OPERATOR(pg_catalog.=) e.destination_id",
 							  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update connector.destinations");
 	leave_privileged_scope(&scope);
@@ -915,6 +970,77 @@ report_outcome(ExportProgress *progress, const char *status, const char *sqlstat
 	progress->finished = true;
 }
 
+/*
+ * A worker can end with a FATAL error in the middle of a run (the segment's
+ * code may turn exit_on_error on and then fail). Its run is then recorded as
+ * failed with that error before the process exits, so that the launcher
+ * never re-queues it as if a crash had interrupted it.
+ */
+static int64 active_run_id = 0;
+static ExportProgress *active_progress = NULL;
+static char fatal_message[512];
+static char fatal_sqlstate[6];
+static emit_log_hook_type previous_emit_log_hook = NULL;
+
+static void
+remember_fatal_error(ErrorData *edata)
+{
+	if (edata->elevel >= FATAL && active_run_id != 0)
+	{
+		strlcpy(fatal_message, edata->message != NULL ? edata->message : "", sizeof(fatal_message));
+		strlcpy(fatal_sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(fatal_sqlstate));
+	}
+	if (previous_emit_log_hook)
+		previous_emit_log_hook(edata);
+}
+
+static void
+record_lost_run(int code, Datum arg)
+{
+	int64		run_id = active_run_id;
+	char	   *error;
+
+	if (run_id == 0 || !PostmasterIsAlive())
+		return;
+	active_run_id = 0;
+	AbortOutOfAnyTransaction();
+	restore_worker_identity();
+	error = psprintf("the export worker ended with a fatal error: %s",
+					 fatal_message[0] ? fatal_message : "see the server log");
+	record_outcome(run_id, "failed", error, fatal_sqlstate[0] ? fatal_sqlstate : "XX000");
+	report_outcome(active_progress, "failed", fatal_sqlstate[0] ? fatal_sqlstate : "XX000", error);
+}
+
+static void
+watch_for_fatal_errors(int64 run_id, ExportProgress *progress)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		previous_emit_log_hook = emit_log_hook;
+		emit_log_hook = remember_fatal_error;
+		before_shmem_exit(record_lost_run, (Datum) 0);
+		registered = true;
+	}
+	fatal_message[0] = fatal_sqlstate[0] = '\0';
+	active_progress = progress;
+	active_run_id = run_id;
+}
+
+/* Raises an error unless the role is still the one that asked (by OID, never by name). */
+static void
+require_requester(const Run *run)
+{
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(run->requested_by)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role (OID %u) that requested export run " INT64_FORMAT " was dropped",
+						run->requested_by, run->run_id),
+				 errdetail("A run is never carried out for another role, even one of the same name."),
+				 errhint("Export the segment again as a role that exists.")));
+}
+
 void
 run_export(int64 run_id, ExportProgress *progress)
 {
@@ -928,6 +1054,7 @@ run_export(int64 run_id, ExportProgress *progress)
 		report_outcome(progress, "cancelled", "57014", "the run was no longer queued");
 		return;
 	}
+	watch_for_fatal_errors(run_id, progress);
 
 	PG_TRY();
 	{
@@ -938,6 +1065,7 @@ run_export(int64 run_id, ExportProgress *progress)
 		/* Grants are checked as the role that asked, at the time of the run. */
 		GetUserIdAndSecContext(&saved_user, &saved_context);
 		begin_step("connector: loading the destination");
+		require_requester(&run);
 		SetUserIdAndSecContext(run.requested_by, saved_context | SECURITY_LOCAL_USERID_CHANGE);
 		{
 			/* Both outlive this step's transaction. */
@@ -949,6 +1077,7 @@ run_export(int64 run_id, ExportProgress *progress)
 		}
 		SetUserIdAndSecContext(saved_user, saved_context);
 		end_step();
+		run.unhashed_keys_allowed = destination->unhashed_keys_allowed;
 
 		if (!pg_strong_random(&run.session_id, sizeof(run.session_id)))
 			elog(ERROR, "could not generate a session id");
@@ -982,21 +1111,24 @@ run_export(int64 run_id, ExportProgress *progress)
 	{
 		ErrorData  *error;
 		char	   *sqlstate;
+		const char *status;
+		bool		timed_out;
 
 		MemoryContextSwitchTo(context);
 		error = CopyErrorData();
 		FlushErrorState();
+		timed_out = requester_statement_timed_out();
 		AbortOutOfAnyTransaction();
+		restore_worker_identity();
 		release_resources();
 		sqlstate = pstrdup(unpack_sql_state(error->sqlerrcode));
+		/* The requester's statement_timeout fails the run; a cancel cancels it. */
+		status = error->sqlerrcode == ERRCODE_QUERY_CANCELED && !timed_out ? "cancelled" : "failed";
 		ereport(LOG,
-				(errmsg("connector: export run " INT64_FORMAT " %s: %s", run_id,
-						error->sqlerrcode == ERRCODE_QUERY_CANCELED ? "cancelled" : "failed",
-						error->message)));
-		record_outcome(run_id, error->sqlerrcode == ERRCODE_QUERY_CANCELED ? "cancelled" : "failed",
-					   error->message, sqlstate);
-		report_outcome(progress, error->sqlerrcode == ERRCODE_QUERY_CANCELED ? "cancelled" : "failed",
-					   sqlstate, error->message);
+				(errmsg("connector: export run " INT64_FORMAT " %s: %s", run_id, status, error->message)));
+		record_outcome(run_id, status, error->message, sqlstate);
+		report_outcome(progress, status, sqlstate, error->message);
 	}
 	PG_END_TRY();
+	active_run_id = 0;
 }

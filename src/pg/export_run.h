@@ -38,4 +38,9 @@ extern struct ConnectorExportEncoder *encoder_for_relation(Relation relation, co
 														   const char *mapping,
 														   const char *key_identifier);
 
+/* Raises 42501 when the encoder sends unhashed keys that the destination does not allow. */
+extern void require_unhashed_keys_allowed(const struct ConnectorExportEncoder *encoder,
+										  const char *segment, const char *destination,
+										  bool allowed);
+
 #endif							/* CONNECTOR_EXPORT_RUN_H */

@@ -20,6 +20,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
@@ -28,6 +29,7 @@
 #include "export_request.h"
 #include "launcher.h"
 #include "privileged.h"
+#include "requester_scope.h"
 
 PGDLLEXPORT void connector_export_worker_main(Datum main_arg);
 
@@ -78,51 +80,159 @@ apply_settings(const char *settings)
 	}
 }
 
+/* The role's name for a message, or its OID once it was dropped. */
+static char *
+role_name_or_oid(Oid role)
+{
+	char	   *name = GetUserNameFromId(role, true);
+
+	return name != NULL ? name : psprintf("with OID %u", role);
+}
+
+/*
+ * An audience named by id must not be one that another role's export manages
+ * (or that connector created for another role): an exporter acts only
+ * through its own exports.
+ */
+static void
+require_audience_not_of_another(const ExportRequest *request, int64 destination_id, bool admin)
+{
+	uint64		i;
+
+	if (request->audience_id[0] == '\0' || admin)
+		return;
+	if (SPI_execute_with_args("SELECT owner::pg_catalog.oid FROM connector.exports"
+							  " WHERE destination_id OPERATOR(pg_catalog.=) $1 AND audience_id OPERATOR(pg_catalog.=) $2"
+							  " UNION ALL SELECT created_by::pg_catalog.oid FROM connector.audiences"
+							  " WHERE destination_id OPERATOR(pg_catalog.=) $1 AND audience_id OPERATOR(pg_catalog.=) $2",
+							  2, (Oid[]) {INT8OID, TEXTOID},
+							  (Datum[]) {Int64GetDatum(destination_id), CStringGetTextDatum(request->audience_id)},
+							  NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.exports");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (!has_privs_of_role(request->requested_by, owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("audience %s of destination \"%s\" belongs to an export of role %s",
+							request->audience_id, request->destination, role_name_or_oid(owner)),
+					 errhint("Leave audience_id out to have an audience of your own created, or ask a member of connector_admin.")));
+	}
+}
+
+/*
+ * Saves the configuration and queues a run, as the role that asked. The
+ * export of a segment to an audience name belongs to the role that created
+ * it: another exporter gets a clear refusal, never a change to it; an admin
+ * may change any. The run pins the configuration it will execute.
+ */
 int64
 save_export_request(const ExportRequest *request)
 {
 	PrivilegedScope scope;
-	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
-	char	   *requester = GetUserNameFromId(request->requested_by, false);
+	Oid			requester = request->requested_by;
+	bool		admin = is_destination_admin(requester);
+	Oid			text3[3] = {TEXTOID, INT8OID, TEXTOID};
+	Datum		key[3];
+	Datum		mapping = request->mapping_length > 0 ? CStringGetTextDatum(request->mapping) : (Datum) 0;
+	Datum		key_identifier = CStringGetTextDatum(request->key_identifier);
+	Datum		audience_id = CStringGetTextDatum(request->audience_id);
+	char		config_nulls[7];
 	bool		isnull;
+	int64		destination_id;
+	int64		export_id = 0;
+	Datum		saved_audience = (Datum) 0;
+	bool		saved_audience_null = true;
 	int64		run_id;
-
-	values[0] = CStringGetTextDatum(request->segment);
-	values[1] = CStringGetTextDatum(request->destination);
-	values[2] = CStringGetTextDatum(request->audience_id);
-	nulls[2] = request->audience_id[0] ? ' ' : 'n';
-	values[3] = CStringGetTextDatum(request->audience_name);
-	values[4] = request->mapping_length > 0 ? CStringGetTextDatum(request->mapping) : (Datum) 0;
-	nulls[4] = request->mapping_length > 0 ? ' ' : 'n';
-	values[5] = CStringGetTextDatum(request->key_identifier);
-	nulls[5] = request->key_identifier[0] ? ' ' : 'n';
-	values[6] = CStringGetTextDatum(request->mode);
-	values[7] = CStringGetTextDatum(requester);
-	values[8] = CStringGetTextDatum(requester);
 
 	SPI_connect();
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args(
-							  "WITH saved AS ("
-							  "  INSERT INTO connector.exports AS e (segment, destination_id, audience_id, audience_name,"
-							  "    mapping, key_identifier, mode, owner)"
-							  "  SELECT $1, d.destination_id, $3, $4, $5::jsonb, $6, $7, $8"
-							  "  FROM connector.destinations d WHERE d.name = $2"
-							  "  ON CONFLICT (segment, destination_id, audience_name) DO UPDATE SET"
-							  "    audience_id = COALESCE(EXCLUDED.audience_id, e.audience_id),"
-							  "    mapping = EXCLUDED.mapping, key_identifier = EXCLUDED.key_identifier,"
-							  "    mode = EXCLUDED.mode, updated_at = pg_catalog.now()"
-							  "  RETURNING export_id, audience_id)"
-							  " INSERT INTO connector.runs (export_id, requested_by, mode, audience_id)"
-							  " SELECT export_id, $9, $7, audience_id FROM saved RETURNING run_id",
-							  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
+	if (SPI_execute_with_args("SELECT destination_id FROM connector.destinations WHERE name OPERATOR(pg_catalog.=) $1",
+							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(request->destination)},
+							  NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("destination \"%s\" does not exist", request->destination)));
-	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	destination_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	require_audience_not_of_another(request, destination_id, admin);
+
+	key[0] = CStringGetTextDatum(request->segment);
+	key[1] = Int64GetDatum(destination_id);
+	key[2] = CStringGetTextDatum(request->audience_name);
+	/* $4 mapping, $5 key identifier, $6 mode, $7 audience id, $8 requester */
+	memcpy(config_nulls, "   nnnn", 7);
+	config_nulls[0] = request->mapping_length > 0 ? ' ' : 'n';
+	config_nulls[1] = request->key_identifier[0] ? ' ' : 'n';
+	config_nulls[2] = ' ';
+	config_nulls[3] = request->audience_id[0] ? ' ' : 'n';
+	config_nulls[4] = ' ';
+	while (export_id == 0)
+	{
+		Oid			types[8] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, REGROLEOID};
+		Datum		values[8] = {key[0], key[1], key[2], mapping, key_identifier,
+			CStringGetTextDatum(request->mode), audience_id, ObjectIdGetDatum(requester)};
+		char		nulls[8];
+
+		memcpy(nulls, "   ", 3);
+		memcpy(nulls + 3, config_nulls, 5);
+		if (SPI_execute_with_args("SELECT export_id, owner::pg_catalog.oid FROM connector.exports"
+								  " WHERE segment OPERATOR(pg_catalog.=) $1 AND destination_id OPERATOR(pg_catalog.=) $2"
+								  " AND audience_name OPERATOR(pg_catalog.=) $3 FOR UPDATE",
+								  3, text3, key, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read connector.exports");
+		if (SPI_processed == 1)
+		{
+			int64		found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+			if (!admin && !has_privs_of_role(requester, owner))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("the export of segment %s to audience \"%s\" of destination \"%s\" belongs to role %s",
+								request->segment, request->audience_name, request->destination,
+								role_name_or_oid(owner)),
+						 errhint("Export it under an audience name of your own (audience_name => '...'); only its owner or a member of connector_admin may change this export.")));
+			values[1] = Int64GetDatum(found);
+			if (SPI_execute_with_args("UPDATE connector.exports SET audience_id = COALESCE($7, audience_id),"
+									  " mapping = $4::pg_catalog.jsonb, key_identifier = $5, mode = $6,"
+									  " updated_at = pg_catalog.now()"
+									  " WHERE export_id OPERATOR(pg_catalog.=) $2 RETURNING export_id, audience_id",
+									  7, types, values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+				elog(ERROR, "could not update connector.exports");
+		}
+		else if (SPI_execute_with_args("INSERT INTO connector.exports (segment, destination_id, audience_name,"
+									   " mapping, key_identifier, mode, audience_id, owner)"
+									   " VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6, $7, $8)"
+									   " ON CONFLICT DO NOTHING RETURNING export_id, audience_id",
+									   8, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "could not insert into connector.exports");
+		/* Nothing inserted: another session created it meanwhile; look again. */
+		if (SPI_processed == 1)
+		{
+			export_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			saved_audience = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &saved_audience_null);
+		}
+	}
+
+	{
+		Oid			types[6] = {INT8OID, REGROLEOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[6] = {Int64GetDatum(export_id), ObjectIdGetDatum(requester),
+			CStringGetTextDatum(request->mode), mapping, key_identifier, saved_audience};
+		char		nulls[6] = "      ";
+
+		nulls[3] = config_nulls[0];
+		nulls[4] = config_nulls[1];
+		nulls[5] = saved_audience_null ? 'n' : ' ';
+		if (SPI_execute_with_args("INSERT INTO connector.runs (export_id, requested_by, mode, mapping,"
+								  " key_identifier, audience_id)"
+								  " VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6) RETURNING run_id",
+								  6, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "could not insert into connector.runs");
+		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	leave_privileged_scope(&scope);
 	SPI_finish();
 	return run_id;
@@ -146,6 +256,7 @@ connector_export_worker_main(Datum main_arg)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("application_name", "connector export", PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname("connector export");
+	remember_worker_identity();
 
 	run_id = extra.run_id;
 	if (run_id == 0)

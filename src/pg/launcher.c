@@ -231,16 +231,20 @@ recover_interrupted_runs(void)
 					"  UPDATE connector.runs r SET status = 'failed', finished_at = pg_catalog.now(),"
 					"    sqlstate = '57P01', error = 'interrupted: its worker stopped (server restart or crash);"
 					" a new run was queued'"
-					"  WHERE r.status = 'running' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a"
-					"    WHERE a.pid = r.worker_pid AND a.backend_type = 'connector export')"
-					"  RETURNING r.export_id, r.requested_by, r.mode, r.audience_id)"
-					" INSERT INTO connector.runs (export_id, requested_by, mode, audience_id)"
-					" SELECT export_id, requested_by, mode, audience_id FROM lost", false, 0) != SPI_OK_INSERT)
+					"  WHERE r.status OPERATOR(pg_catalog.=) 'running'"
+					"  AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a"
+					"    WHERE a.pid OPERATOR(pg_catalog.=) r.worker_pid"
+					"    AND a.backend_type OPERATOR(pg_catalog.=) 'connector export')"
+					"  RETURNING r.export_id, r.requested_by, r.mode, r.mapping, r.key_identifier, r.audience_id)"
+					" INSERT INTO connector.runs (export_id, requested_by, mode, mapping, key_identifier, audience_id)"
+					" SELECT export_id, requested_by, mode, mapping, key_identifier, audience_id FROM lost",
+					false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not recover interrupted runs");
 	if (SPI_processed > 0)
 		ereport(LOG, (errmsg("connector: re-queued %lu export run(s) interrupted by a restart",
 							 (unsigned long) SPI_processed)));
-	if (SPI_execute("SELECT count(*) FROM connector.runs WHERE status = 'running'", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT pg_catalog.count(*) FROM connector.runs WHERE status OPERATOR(pg_catalog.=) 'running'",
+					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not count running exports");
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -260,7 +264,8 @@ connector_sweeper_main(Datum main_arg)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "connector: looking for queued export runs");
-	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'connector')",
+	if (SPI_execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_extension"
+					" WHERE extname OPERATOR(pg_catalog.=) 'connector')",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_extension");
 	installed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -275,10 +280,12 @@ connector_sweeper_main(Datum main_arg)
 		 * started_at marks the claim so the next sweep does not start it twice.
 		 */
 		if (room > 0 &&
-			SPI_execute_with_args("UPDATE connector.runs SET started_at = pg_catalog.now() WHERE run_id IN ("
-								  " SELECT run_id FROM connector.runs WHERE status = 'queued'"
-								  " AND (started_at IS NULL OR started_at < pg_catalog.now() - interval '1 minute')"
-								  " ORDER BY run_id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING run_id",
+			SPI_execute_with_args("UPDATE connector.runs SET started_at = pg_catalog.now()"
+								  " WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
+								  " SELECT run_id FROM connector.runs WHERE status OPERATOR(pg_catalog.=) 'queued'"
+								  " AND (started_at IS NULL OR started_at OPERATOR(pg_catalog.<)"
+								  "  (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval))"
+								  " ORDER BY run_id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING run_id",
 								  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(room)}, NULL, false, 0)
 			!= SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not claim queued export runs");

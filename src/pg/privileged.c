@@ -43,17 +43,28 @@ extension_owner(void)
 	return owner;
 }
 
-void
-enter_privileged_scope(PrivilegedScope *scope)
+static void
+enter_scope(PrivilegedScope *scope, int flags)
 {
 	Oid			owner = extension_owner();
 
 	GetUserIdAndSecContext(&scope->caller, &scope->caller_security_context);
-	SetUserIdAndSecContext(owner, scope->caller_security_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(owner, scope->caller_security_context | flags);
 	scope->guc_nest_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+enter_privileged_scope(PrivilegedScope *scope)
+{
+	enter_scope(scope, SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+enter_worker_scope(PrivilegedScope *scope)
+{
+	enter_scope(scope, SECURITY_LOCAL_USERID_CHANGE);
 }
 
 void
@@ -69,12 +80,18 @@ connector_role(const char *name)
 	return get_role_oid(name, true);
 }
 
-void
-require_destination_admin(const char *action)
+bool
+is_destination_admin(Oid role)
 {
 	Oid			admin = connector_role("connector_admin");
 
-	if (superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin)))
+	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+}
+
+void
+require_destination_admin(const char *action)
+{
+	if (is_destination_admin(GetUserId()))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -16,11 +16,21 @@ typedef struct PrivilegedScope
 extern void enter_privileged_scope(PrivilegedScope *scope);
 extern void leave_privileged_scope(PrivilegedScope *scope);
 
+/*
+ * The same without a security-restricted operation, for the export worker's
+ * own temporary staging tables (which such an operation may not create). No
+ * code of the requester's ever runs inside it.
+ */
+extern void enter_worker_scope(PrivilegedScope *scope);
+
 /* The extension's owner: the role internal tables belong to. */
 extern Oid	extension_owner(void);
 
 /* The role connector_admin or connector_exporter, or InvalidOid if it is missing. */
 extern Oid	connector_role(const char *name);
+
+/* Superuser, or has the privileges of connector_admin. */
+extern bool is_destination_admin(Oid role);
 
 /* Raises an error unless the current user may manage destinations. */
 extern void require_destination_admin(const char *action);

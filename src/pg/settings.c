@@ -49,7 +49,7 @@ define_settings(void)
 {
 	DefineCustomStringVariable("connector.key_file",
 							   "File holding the key that encrypts access tokens and app secrets.",
-							   "Empty: connector.key in the data directory, created with mode 0600 on first use.",
+							   "An absolute path outside the data directory; created with mode 0600 when the first secret is stored. No secret can be stored while it is empty.",
 							   &connector_key_file,
 							   "",
 							   PGC_SIGHUP,
@@ -184,7 +184,18 @@ define_settings(void)
 const char *
 key_file_path(void)
 {
-	if (connector_key_file != NULL && connector_key_file[0] != '\0')
-		return connector_key_file;
-	return psprintf("%s/connector.key", DataDir);
+	if (connector_key_file == NULL || connector_key_file[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("connector.key_file is not set"),
+				 errdetail("Access tokens and app secrets are stored encrypted under a key kept in a file outside the data directory, so that a copy of the data directory or a base backup alone does not reveal them."),
+				 errhint("As a superuser, choose a path outside the data directory, writable by the server's operating system user: ALTER SYSTEM SET connector.key_file = '/etc/postgresql/connector.key'; SELECT pg_reload_conf(); The file is created with mode 0600 when the first secret is stored.")));
+	if (!is_absolute_path(connector_key_file) || path_is_prefix_of_path(DataDir, connector_key_file))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("connector.key_file \"%s\" is not an absolute path outside the data directory",
+						connector_key_file),
+				 errdetail("A base backup or a copy of the data directory would hold the key next to the secrets it protects."),
+				 errhint("Move the key file outside the data directory and set connector.key_file to its absolute path.")));
+	return connector_key_file;
 }

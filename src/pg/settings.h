@@ -20,7 +20,7 @@ extern int	connector_max_concurrent_runs;
 
 extern void define_settings(void);
 
-/* The key file: connector.key_file, or connector.key in the data directory. */
+/* connector.key_file; raises an error naming the fix while it is unset or inside the data directory. */
 extern const char *key_file_path(void);
 
 #endif							/* CONNECTOR_SETTINGS_H */

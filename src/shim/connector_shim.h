@@ -59,15 +59,20 @@ ConnectorResult connector_hash_phone(const char *value, size_t value_len,
 									 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 
 /*
- * Secrets at rest (AES-256-GCM). The key lives in key_path; sealing creates
- * the file (mode 0600) when it does not exist yet, opening never does.
- * `context` binds a sealed value to where it is stored. The opened plaintext
- * stays in the shim until connector_forget_secret() wipes it.
+ * Secrets at rest (AES-256-GCM). The key lives in key_path, and every sealed
+ * value names the key that sealed it by fingerprint. Sealing creates the key
+ * file (mode 0600) only when create_key_if_missing is true: pass true only
+ * while no sealed secret is stored, so that a lost key file is an error and
+ * never a silent second key. Opening never creates it, and tells a missing key
+ * file, a key file holding another key and an altered value apart.
+ * `context` binds a sealed value to where it is stored; `description` names
+ * the secret in errors (the access token of destination "meta_main"). The
+ * opened plaintext stays in the shim until connector_forget_secret() wipes it.
  */
-ConnectorResult connector_seal_secret(const char *key_path, const char *plaintext,
-									  size_t plaintext_len, const char *context,
-									  const char **out, size_t *out_len,
-									  ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+ConnectorResult connector_seal_secret(const char *key_path, bool create_key_if_missing,
+									  const char *plaintext, size_t plaintext_len,
+									  const char *context, const char **out,
+									  size_t *out_len, ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 ConnectorResult connector_open_secret(const char *key_path, const char *sealed,
 									  size_t sealed_len, const char *context,
 									  const char *description, const char **out,
@@ -126,6 +131,11 @@ ConnectorResult connector_create_audience(const ConnectorGraphConfig *config,
 ConnectorResult connector_delete_audience(const ConnectorGraphConfig *config,
 										  const char *destination, const char *audience_id,
 										  ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* Raises 42501 unless the audience belongs to the ad account (digits, without act_). */
+ConnectorResult connector_check_audience_account(const ConnectorGraphConfig *config,
+												 const char *destination, const char *audience_id,
+												 const char *ad_account_id,
+												 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 
 /*
  * Exports. An encoder resolves a segment's mapping once (every mistake is an
@@ -146,6 +156,8 @@ int			connector_export_encoder_column_count(const ConnectorExportEncoder *encode
 int			connector_export_encoder_column(const ConnectorExportEncoder *encoder, int index) CONNECTOR_NOEXCEPT;
 /* Meta's schema as a JSON array, e.g. ["EMAIL","PHONE"]. */
 const char *connector_export_encoder_schema(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
+/* The mapped keys sent unhashed (EXTERN_ID, MADID), e.g. "EXTERN_ID, MADID"; "" when none. */
+const char *connector_export_encoder_unhashed_keys(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 
 #define CONNECTOR_SKIP_REASONS 4
 const char *connector_skip_reason_name(int reason) CONNECTOR_NOEXCEPT;

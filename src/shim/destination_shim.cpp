@@ -6,9 +6,11 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connector_shim.h"
+#include "errors.hpp"
 #include "graph_account.hpp"
 #include "key_file.hpp"
 #include "secret_box.hpp"
@@ -45,6 +47,40 @@ void wipe(std::string& text) {
   text.clear();
 }
 
+// A new key would leave every stored secret unreadable with nothing saying
+// why, so a missing key file is created only while no secret is stored.
+connector::SecretKey key_for_sealing(const char* key_path, bool create_key_if_missing) {
+  try {
+    return connector::load_or_create_key(key_path, create_key_if_missing);
+  } catch (const connector::MissingKeyFileError&) {
+    if (create_key_if_missing) throw;  // deleted during creation: the plain message fits
+    std::string path(key_path);
+    throw connector::KeyFileError(
+        "key file \"" + path +
+            "\" does not exist, and secrets sealed with another key are stored, so no new key "
+            "is created automatically",
+        "restore the key file from your backup, or correct connector.key_file; if the key is "
+        "lost for good, create a new one deliberately as the operating system user that runs "
+        "PostgreSQL: (umask 077; openssl rand -hex 32 > " +
+            path +
+            "), then set each destination's access token (and app secret, if it has one) "
+            "again with fb_alter_destination");
+  }
+}
+
+// The fingerprint in the blob tells the administrator which backup to restore.
+connector::SecretKey key_for_opening(const char* key_path, std::string_view sealed) {
+  try {
+    return connector::load_or_create_key(key_path, false);
+  } catch (const connector::MissingKeyFileError& error) {
+    std::string fingerprint = connector::sealed_key_fingerprint(sealed);
+    throw connector::KeyFileError(
+        std::string(error.what()) + "; the secret was sealed with key " + fingerprint,
+        "restore the key file with fingerprint " + fingerprint +
+            " at connector.key_file, or set the secret again with fb_alter_destination");
+  }
+}
+
 // A client with the config's credentials, which live exactly as long as it.
 struct ConfiguredClient {
   connector::Credentials credentials;
@@ -56,12 +92,13 @@ struct ConfiguredClient {
 
 }  // namespace
 
-extern "C" ConnectorResult connector_seal_secret(const char* key_path, const char* plaintext,
-                                                 size_t plaintext_len, const char* context,
-                                                 const char** out, size_t* out_len,
+extern "C" ConnectorResult connector_seal_secret(const char* key_path, bool create_key_if_missing,
+                                                 const char* plaintext, size_t plaintext_len,
+                                                 const char* context, const char** out,
+                                                 size_t* out_len,
                                                  ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
-    connector::SecretKey key = connector::load_or_create_key(key_path, true);
+    connector::SecretKey key = key_for_sealing(key_path, create_key_if_missing);
     sealed_buffer() = connector::seal_secret(key, {plaintext, plaintext_len}, context);
     *out = sealed_buffer().data();
     *out_len = sealed_buffer().size();
@@ -75,14 +112,15 @@ extern "C" ConnectorResult connector_open_secret(const char* key_path, const cha
                                                  size_t* out_len,
                                                  ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
+    std::string_view blob(sealed, sealed_len);
     try {
-      connector::SecretKey key = connector::load_or_create_key(key_path, false);
+      connector::SecretKey key = key_for_opening(key_path, blob);
       wipe(opened_secret());
-      opened_secret() = connector::open_secret(key, {sealed, sealed_len}, context);
+      opened_secret() = connector::open_secret(key, blob, context);
     } catch (const connector::Error& error) {
       // Say which secret could not be opened; the cause follows.
-      throw connector::SecretError(std::string("cannot decrypt ") + description + ": " + error.what(),
-                                   error.hint());
+      throw connector::SecretError(
+          std::string("cannot decrypt ") + description + ": " + error.what(), error.hint());
     }
     *out = opened_secret().data();
     *out_len = opened_secret().size();
@@ -151,6 +189,19 @@ extern "C" ConnectorResult connector_create_audience(const ConnectorGraphConfig*
                                                       ad_account_id, name, description);
     *audience_id = audience_id_buffer().data();
     *audience_id_len = audience_id_buffer().size();
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" ConnectorResult connector_check_audience_account(const ConnectorGraphConfig* config,
+                                                            const char* destination,
+                                                            const char* audience_id,
+                                                            const char* ad_account_id,
+                                                            ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    ConfiguredClient configured(*config);
+    connector::require_audience_in_account(configured.client, destination, audience_id,
+                                           ad_account_id);
     return CONNECTOR_VALUE;
   });
 }

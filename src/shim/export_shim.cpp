@@ -15,6 +15,7 @@ struct ConnectorExportEncoder {
   connector::ExportMapping mapping;
   std::unique_ptr<connector::RowEncoder> encoder;
   std::string schema_json;
+  std::string unhashed_keys;
   std::vector<std::optional<std::string_view>> values;
   std::vector<std::string> cells;
   std::string row;
@@ -109,6 +110,7 @@ extern "C" ConnectorExportEncoder* connector_export_encoder_new(
       connector::append_json_string(encoder->schema_json, key);
     }
     encoder->schema_json += "]";
+    encoder->unhashed_keys = connector::unhashed_key_names(encoder->mapping);
     return CONNECTOR_VALUE;
   });
   return result == CONNECTOR_VALUE ? encoder.release() : nullptr;
@@ -131,6 +133,11 @@ extern "C" int connector_export_encoder_column(const ConnectorExportEncoder* enc
 extern "C" const char* connector_export_encoder_schema(
     const ConnectorExportEncoder* encoder) noexcept {
   return encoder->schema_json.c_str();
+}
+
+extern "C" const char* connector_export_encoder_unhashed_keys(
+    const ConnectorExportEncoder* encoder) noexcept {
+  return encoder->unhashed_keys.c_str();
 }
 
 extern "C" const char* connector_skip_reason_name(int reason) noexcept {

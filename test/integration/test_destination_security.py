@@ -61,10 +61,12 @@ class KeyFile(unittest.TestCase):
         psql(f"LOAD 'connector'; ALTER SYSTEM SET connector.key_file = '{path}'; SELECT pg_reload_conf();")
         time.sleep(0.3)
 
-    def test_default_key_file_is_created_private_in_the_data_directory(self):
-        path = os.path.join(DATA_DIR, "connector.key")
+    def test_the_key_file_is_created_private_and_outside_the_data_directory(self):
+        path = psql("LOAD 'connector'; SHOW connector.key_file;")
+        self.assertFalse(os.path.realpath(path).startswith(os.path.realpath(DATA_DIR) + "/"))
         self.assertTrue(os.path.exists(path))
         self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        self.assertFalse(os.path.exists(os.path.join(DATA_DIR, "connector.key")))
 
     def test_wrong_key_gives_a_clear_error_not_garbage(self):
         other = os.path.join(self.directory, "other.key")

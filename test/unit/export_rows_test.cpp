@@ -65,8 +65,11 @@ TEST(ExportMapping, ErrorsBeforeAnythingIsSent) {
 }
 
 TEST(RowEncoder, HashesEachValueAsFbHashDoes) {
-  auto mapping =
-      resolve_mapping("s", {"email", "phone", "country", "birth_date", "external_id"}, "", "");
+  auto mapping = resolve_mapping(
+      "s", {"email", "phone", "country", "birth_date", "external_id"},
+      R"({"EMAIL": "email", "PHONE": "phone", "COUNTRY": "country", "DOB": "birth_date",
+          "EXTERN_ID": "external_id"})",
+      "");
   RowEncoder encoder(mapping);
   std::vector<std::string> cells;
   // In mapping order: EMAIL, PHONE, DOB, COUNTRY, EXTERN_ID.
@@ -81,6 +84,16 @@ TEST(RowEncoder, HashesEachValueAsFbHashDoes) {
   EXPECT_EQ(cells[4], hashed(Key::BirthDay, "16"));
   EXPECT_EQ(cells[5], hashed(Key::Country, "gb"));
   EXPECT_EQ(cells[6], "crm-7");
+}
+
+TEST(ExportMapping, UnhashedKeysAreSentOnlyWhenMappedOnPurpose) {
+  auto by_name = resolve_mapping("s", {"email", "external_id", "extern_id", "madid"}, "", "");
+  EXPECT_EQ(by_name.schema, (std::vector<std::string>{"EMAIL"}));
+  EXPECT_EQ(unhashed_key_names(by_name), "");
+  auto mapped = resolve_mapping("s", {"email", "crm_id", "device"},
+                                R"({"EMAIL": "email", "EXTERN_ID": "crm_id", "MADID": "device"})",
+                                "");
+  EXPECT_EQ(unhashed_key_names(mapped), "MADID, EXTERN_ID");
 }
 
 TEST(RowEncoder, InvalidValuesAreEmptyCellsAndRowsWithoutIdentifierAreSkipped) {

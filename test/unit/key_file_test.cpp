@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "errors.hpp"
@@ -153,6 +154,35 @@ TEST_F(KeyFile, MissingFileWithoutCreationIsRefusedAndNotCreated) {
   EXPECT_NE(error.hint().find("restore the key file from your backup"), std::string::npos);
   EXPECT_NE(error.hint().find("fb_alter_destination"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(path_));
+}
+
+// Callers word this one error differently (secrets stored or not, which key
+// they need), so it has its own type; every other key file error does not.
+TEST_F(KeyFile, OnlyAMissingFileThrowsMissingKeyFileError) {
+  EXPECT_THROW(load_or_create_key(path_, false), MissingKeyFileError);
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_THROW(load_or_create_key(directory_ + "/absent/secrets.key", false), MissingKeyFileError);
+
+  for (const auto& [text, mode] : {std::pair<std::string, mode_t>{"not a key\n", 0600},
+                                   std::pair<std::string, mode_t>{kLowerHex + "\n", 0644}}) {
+    write_whole(path_, text, mode);
+    try {
+      load_or_create_key(path_, false);
+      ADD_FAILURE() << "loaded a bad key file";
+    } catch (const MissingKeyFileError& error) {
+      ADD_FAILURE() << "an existing file reported missing: " << error.what();
+    } catch (const KeyFileError&) {
+      // the expected outcome
+    }
+  }
+  try {
+    load_or_create_key(directory_ + "/absent/secrets.key", true);
+    ADD_FAILURE() << "created a key in a missing directory";
+  } catch (const MissingKeyFileError& error) {
+    ADD_FAILURE() << "a failed creation reported as a missing file: " << error.what();
+  } catch (const KeyFileError&) {
+    // the expected outcome
+  }
 }
 
 TEST_F(KeyFile, MissingDirectoryIsRefusedWhenCreating) {
