@@ -21,6 +21,7 @@ typedef struct ExportProgress
 	char		status[16];
 	char		sqlstate[6];
 	char		error[512];
+	char		hint[512];		/* of a request refused before it became a run */
 } ExportProgress;
 
 /* Set by SIGTERM or fb_cancel_export: the run stops at its next step. */

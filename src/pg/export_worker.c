@@ -238,6 +238,46 @@ save_export_request(const ExportRequest *request)
 	return run_id;
 }
 
+/*
+ * Saves the waiting caller's request; a refusal (another role's export, an
+ * unknown destination) is handed to the caller as its error. 0 then.
+ */
+static int64
+save_waited_request(WaitedRun *waited)
+{
+	MemoryContext context = CurrentMemoryContext;
+	int64		run_id = 0;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		run_id = save_export_request(&waited->request);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pg_atomic_write_u64(&waited->run_id, (uint64) run_id);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		strlcpy(waited->progress.status, "refused", sizeof(waited->progress.status));
+		strlcpy(waited->progress.sqlstate, unpack_sql_state(error->sqlerrcode), sizeof(waited->progress.sqlstate));
+		strlcpy(waited->progress.error, error->message, sizeof(waited->progress.error));
+		strlcpy(waited->progress.hint, error->hint != NULL ? error->hint : "", sizeof(waited->progress.hint));
+		pg_memory_barrier();
+		waited->progress.finished = true;
+		run_id = 0;
+	}
+	PG_END_TRY();
+	return run_id;
+}
+
 void
 connector_export_worker_main(Datum main_arg)
 {
@@ -269,13 +309,12 @@ connector_export_worker_main(Datum main_arg)
 		waited = dsm_segment_address(segment);
 		apply_settings(waited->request.settings);
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		run_id = save_export_request(&waited->request);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pg_atomic_write_u64(&waited->run_id, (uint64) run_id);
+		run_id = save_waited_request(waited);
+		if (run_id == 0)
+		{
+			dsm_detach(segment);
+			return;
+		}
 	}
 	run_export(run_id, waited != NULL ? &waited->progress : NULL);
 	if (segment != NULL)
@@ -390,6 +429,15 @@ run_request_and_wait(const ExportRequest *request)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("the export worker stopped before finishing run " INT64_FORMAT, run_id),
 				 errhint("See the server log, and fb_export_runs.")));
+	if (run_id == 0)
+	{
+		const char *s = waited->progress.sqlstate;
+
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
+				 errmsg("%s", waited->progress.error),
+				 waited->progress.hint[0] ? errhint("%s", waited->progress.hint) : 0));
+	}
 	if (strcmp(waited->progress.status, "succeeded") != 0)
 	{
 		const char *s = waited->progress.sqlstate;

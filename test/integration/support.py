@@ -28,10 +28,11 @@ class SqlError(Exception):
         self.output = output
 
 
-def psql(sql, database=DATABASE, timeout=60):
-    """Runs sql in one session; returns stdout, raises SqlError on an error."""
+def psql(sql, database=DATABASE, timeout=60, user=None):
+    """Runs sql in one session (as user, else PGUSER); returns stdout, raises SqlError on an error."""
     completed = subprocess.run(
-        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", database],
+        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-d", database]
+        + (["-U", user] if user else []),
         input="\\set VERBOSITY verbose\n" + sql,
         capture_output=True, text=True, timeout=timeout)
     if completed.returncode != 0:
