@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
@@ -201,9 +202,17 @@ seal(const char *plaintext, int64 destination_id, const char *field)
 										 1, (Oid[]) {INT8OID},
 										 (Datum[]) {Int64GetDatum(destination_id)}) == 0;
 
-	if (connector_seal_secret(key_file_path(), only_secrets, plaintext, strlen(plaintext), context,
+	const char *key_path = key_file_path();
+	bool		creates_key = only_secrets && access(key_path, F_OK) != 0;
+
+	if (connector_seal_secret(key_path, only_secrets, plaintext, strlen(plaintext), context,
 							  &out, &out_len, &status) == CONNECTOR_ERROR)
 		raise_core_error(&status);
+	/* Said aloud: other databases of the cluster may hold secrets under a key that was lost. */
+	if (creates_key)
+		ereport(LOG,
+				(errmsg("connector: created the key file \"%s\" for the secrets of destinations", key_path),
+				 errhidestmt(true), errhidecontext(true)));
 	sealed = palloc(VARHDRSZ + out_len);
 	SET_VARSIZE(sealed, VARHDRSZ + out_len);
 	memcpy(VARDATA(sealed), out, out_len);

@@ -9,8 +9,8 @@ import tempfile
 import time
 import unittest
 
-from support import (DATA_DIR, REPO, SIM_URL, SqlError, add_sim_token, give_to_postgres, psql,
-                     sim)
+from support import (DATA_DIR, REPO, SERVER_LOG, SIM_URL, SqlError, add_sim_token, give_to_postgres,
+                     psql, sim)
 
 GOOD_TOKEN = "EAAintegrationGoodToken01"
 APP_SECRET = "EAAintegrationAppSecret01"
@@ -67,6 +67,8 @@ class KeyFile(unittest.TestCase):
         self.assertTrue(os.path.exists(path))
         self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
         self.assertFalse(os.path.exists(os.path.join(DATA_DIR, "connector.key")))
+        with open(SERVER_LOG, errors="replace") as log:
+            self.assertIn(f'created the key file "{path}"', log.read())  # never silently
 
     def test_wrong_key_gives_a_clear_error_not_garbage(self):
         other = os.path.join(self.directory, "other.key")
