@@ -9,6 +9,7 @@ import json
 import os
 import pwd
 import subprocess
+import time
 import urllib.request
 
 REPO = os.environ.get("CONNECTOR_REPO", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
@@ -61,3 +62,14 @@ def give_to_postgres(path, mode=0o600):
     postgres = pwd.getpwnam("postgres")
     os.chown(path, postgres.pw_uid, postgres.pw_gid)
     os.chmod(path, mode)
+
+
+def wait_for(condition, seconds, what):
+    """Polls condition until it returns something true, which it returns; fails after seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")

@@ -16,7 +16,8 @@ import time
 import unittest
 import urllib.request
 
-from support import DATA_DIR, SERVER_LOG, SIM_URL, SqlError, add_sim_token, give_to_postgres, psql, sim
+from support import (DATA_DIR, SERVER_LOG, SIM_URL, SqlError, add_sim_token, give_to_postgres, psql, sim,
+                     wait_for)
 
 DATABASE = "connector_worker"  # connector.database of the test cluster: queued runs are served
 TOKEN = "EAAintegrationAttackToken01"
@@ -39,16 +40,6 @@ def sql_error(statement, user=None):
     except SqlError as error:
         return error
     raise AssertionError(f"no error from: {statement}")
-
-
-def wait_for(condition, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def run_row(run_id):

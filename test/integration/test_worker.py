@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from support import add_sim_token, psql, sim
+from support import add_sim_token, psql, sim, wait_for
 
 DATABASE = "connector_worker"  # connector.database and cron.database_name of the test cluster
 TOKEN = "EAAintegrationWorkerToken01"
@@ -31,16 +31,6 @@ def run(run_id):
     return dict(zip(["status", "rows_sent", "error", "worker_pid"],
                     sql(f"SELECT r.status, r.rows_sent, coalesce(r.error, ''), coalesce(r.worker_pid, 0)"
                         f" FROM connector.runs r WHERE run_id = {run_id}").split("|")))
-
-
-def wait_for(condition, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def wait_for_server():
