@@ -135,14 +135,11 @@ save_export_request(const ExportRequest *request)
 	PrivilegedScope scope;
 	Oid			requester = request->requested_by;
 	bool		admin = is_destination_admin(requester);
-	Oid			text3[3] = {TEXTOID, INT8OID, TEXTOID};
-	Datum		key[3];
-	Datum		mapping = request->mapping_length > 0 ? CStringGetTextDatum(request->mapping) : (Datum) 0;
-	Datum		key_identifier = CStringGetTextDatum(request->key_identifier);
-	Datum		audience_id = CStringGetTextDatum(request->audience_id);
-	char		config_nulls[7];
+	/* $1-$3 the export's key, $4-$7 its configuration, $8 the requester, $9 an existing export */
+	Oid			types[9] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, REGROLEOID, INT8OID};
+	Datum		values[9];
+	char		nulls[9];
 	bool		isnull;
-	int64		destination_id;
 	int64		export_id = 0;
 	Datum		saved_audience = (Datum) 0;
 	bool		saved_audience_null = true;
@@ -156,36 +153,30 @@ save_export_request(const ExportRequest *request)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("destination \"%s\" does not exist", request->destination)));
-	destination_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	require_audience_not_of_another(request, destination_id, admin);
+	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	require_audience_not_of_another(request, DatumGetInt64(values[1]), admin);
 
-	key[0] = CStringGetTextDatum(request->segment);
-	key[1] = Int64GetDatum(destination_id);
-	key[2] = CStringGetTextDatum(request->audience_name);
-	/* $4 mapping, $5 key identifier, $6 mode, $7 audience id, $8 requester */
-	memcpy(config_nulls, "   nnnn", 7);
-	config_nulls[0] = request->mapping_length > 0 ? ' ' : 'n';
-	config_nulls[1] = request->key_identifier[0] ? ' ' : 'n';
-	config_nulls[2] = ' ';
-	config_nulls[3] = request->audience_id[0] ? ' ' : 'n';
-	config_nulls[4] = ' ';
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(request->segment);
+	values[2] = CStringGetTextDatum(request->audience_name);
+	values[3] = request->mapping_length > 0 ? CStringGetTextDatum(request->mapping) : (Datum) 0;
+	nulls[3] = request->mapping_length > 0 ? ' ' : 'n';
+	values[4] = CStringGetTextDatum(request->key_identifier);
+	nulls[4] = request->key_identifier[0] ? ' ' : 'n';
+	values[5] = CStringGetTextDatum(request->mode);
+	values[6] = CStringGetTextDatum(request->audience_id);
+	nulls[6] = request->audience_id[0] ? ' ' : 'n';
+	values[7] = ObjectIdGetDatum(requester);
+	values[8] = (Datum) 0;
 	while (export_id == 0)
 	{
-		Oid			types[8] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, REGROLEOID};
-		Datum		values[8] = {key[0], key[1], key[2], mapping, key_identifier,
-			CStringGetTextDatum(request->mode), audience_id, ObjectIdGetDatum(requester)};
-		char		nulls[8];
-
-		memcpy(nulls, "   ", 3);
-		memcpy(nulls + 3, config_nulls, 5);
 		if (SPI_execute_with_args("SELECT export_id, owner::pg_catalog.oid FROM connector.exports"
 								  " WHERE segment OPERATOR(pg_catalog.=) $1 AND destination_id OPERATOR(pg_catalog.=) $2"
 								  " AND audience_name OPERATOR(pg_catalog.=) $3 FOR UPDATE",
-								  3, text3, key, NULL, false, 1) != SPI_OK_SELECT)
+								  3, types, values, nulls, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read connector.exports");
 		if (SPI_processed == 1)
 		{
-			int64		found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
 			if (!admin && !has_privs_of_role(requester, owner))
@@ -195,12 +186,12 @@ save_export_request(const ExportRequest *request)
 								request->segment, request->audience_name, request->destination,
 								role_name_or_oid(owner)),
 						 errhint("Export it under an audience name of your own (audience_name => '...'); only its owner or a member of connector_admin may change this export.")));
-			values[1] = Int64GetDatum(found);
+			values[8] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			if (SPI_execute_with_args("UPDATE connector.exports SET audience_id = COALESCE($7, audience_id),"
 									  " mapping = $4::pg_catalog.jsonb, key_identifier = $5, mode = $6,"
 									  " updated_at = pg_catalog.now()"
-									  " WHERE export_id OPERATOR(pg_catalog.=) $2 RETURNING export_id, audience_id",
-									  7, types, values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+									  " WHERE export_id OPERATOR(pg_catalog.=) $9 RETURNING export_id, audience_id",
+									  9, types, values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
 				elog(ERROR, "could not update connector.exports");
 		}
 		else if (SPI_execute_with_args("INSERT INTO connector.exports (segment, destination_id, audience_name,"
@@ -217,22 +208,16 @@ save_export_request(const ExportRequest *request)
 		}
 	}
 
-	{
-		Oid			types[6] = {INT8OID, REGROLEOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-		Datum		values[6] = {Int64GetDatum(export_id), ObjectIdGetDatum(requester),
-			CStringGetTextDatum(request->mode), mapping, key_identifier, saved_audience};
-		char		nulls[6] = "      ";
-
-		nulls[3] = config_nulls[0];
-		nulls[4] = config_nulls[1];
-		nulls[5] = saved_audience_null ? 'n' : ' ';
-		if (SPI_execute_with_args("INSERT INTO connector.runs (export_id, requested_by, mode, mapping,"
-								  " key_identifier, audience_id)"
-								  " VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6) RETURNING run_id",
-								  6, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "could not insert into connector.runs");
-		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	/* The run pins what it will execute: mode, mapping, key identifier, audience. */
+	values[6] = saved_audience;
+	nulls[6] = saved_audience_null ? 'n' : ' ';
+	values[8] = Int64GetDatum(export_id);
+	if (SPI_execute_with_args("INSERT INTO connector.runs (export_id, requested_by, mode, mapping,"
+							  " key_identifier, audience_id)"
+							  " VALUES ($9, $8, $6, $4::pg_catalog.jsonb, $5, $7) RETURNING run_id",
+							  9, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not insert into connector.runs");
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	leave_privileged_scope(&scope);
 	SPI_finish();
 	return run_id;
