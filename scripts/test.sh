@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of connector on a fresh Debian 12 machine, as root:
 #   1. core unit tests (GoogleTest via ctest), then again under ASan + UBSan
-#   2. a bounded libFuzzer run over every key's normalizer
+#   2. bounded libFuzzer runs over every key's normalizer and every parser of
+#      what the Graph API answers
 #   3. the extension built and installed, pg_regress as the postgres user
 #      against a throwaway cluster and the Graph API simulator
 #   4. integration tests against the real server and the simulator (pg_dump,
@@ -9,7 +10,7 @@
 #      server log for any test secret
 #   5. the Graph API simulator's own tests
 # Prints one "N passed, N failed" line; exits non-zero on any failure.
-# FUZZ_SECONDS (default 60) bounds the fuzz run.
+# FUZZ_SECONDS (default 60) bounds each fuzz run.
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -92,17 +93,22 @@ step "core unit tests under AddressSanitizer and UBSan"
 build_cmake sanitize build/sanitize -DCONNECTOR_SANITIZE=ON -DCONNECTOR_BENCHMARKS=OFF &&
   run_ctest "unit tests (ASan+UBSan)" build/sanitize
 
-step "fuzzing the normalizers for ${FUZZ_SECONDS:-60} s"
-if CXX=clang++ build_cmake fuzz build/fuzz -DCONNECTOR_FUZZ=ON -DCONNECTOR_BENCHMARKS=OFF; then
-  mkdir -p "$work/fuzz-corpus"
-  if (cd "$work" && "$repo/build/fuzz/normalize_fuzz" -max_total_time="${FUZZ_SECONDS:-60}" \
-    -max_len=512 -print_final_stats=1 fuzz-corpus >"$work/fuzz.log" 2>&1); then
-    grep -E 'stat::number_of_executed_units' "$work/fuzz.log"
-    record "fuzz (normalizers)" 1 0
+run_fuzz() { # run_fuzz NAME TARGET MAX_LEN
+  mkdir -p "$work/$2-corpus"
+  if (cd "$work" && "$repo/build/fuzz/$2" -max_total_time="${FUZZ_SECONDS:-60}" \
+    -max_len="$3" -print_final_stats=1 "$2-corpus" >"$work/$2.log" 2>&1); then
+    grep -E 'stat::number_of_executed_units' "$work/$2.log"
+    record "$1" 1 0
   else
-    grep -vE '^#[0-9]+' "$work/fuzz.log" | tail -n 40
-    record "fuzz (normalizers)" 0 1
+    grep -vE '^#[0-9]+' "$work/$2.log" | tail -n 40
+    record "$1" 0 1
   fi
+}
+
+step "fuzzing the normalizers and the Graph API answer parsers, ${FUZZ_SECONDS:-60} s each"
+if CXX=clang++ build_cmake fuzz build/fuzz -DCONNECTOR_FUZZ=ON -DCONNECTOR_BENCHMARKS=OFF; then
+  run_fuzz "fuzz (normalizers)" normalize_fuzz 512
+  run_fuzz "fuzz (Graph API answers)" graph_answer_fuzz 8192
 fi
 
 step "extension: build, install, pg_regress"

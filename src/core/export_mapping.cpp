@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "bounded_json.hpp"
 #include "errors.hpp"
 
 namespace connector {
@@ -77,7 +78,7 @@ std::vector<MappedColumn> mapped_by_name(const std::vector<std::string>& columns
 std::vector<MappedColumn> mapped_by_json(std::string_view segment,
                                          const std::vector<std::string>& columns,
                                          std::string_view mapping_json) {
-  Json mapping = Json::parse(mapping_json, nullptr, false);
+  Json mapping = parse_bounded_json(mapping_json);
   if (mapping.is_discarded() || !mapping.is_object() || mapping.empty())
     throw InvalidArgument("the mapping for segment " + std::string(segment) +
                               " is not a JSON object of keys and columns",

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bounded_json.hpp"
 #include "errors.hpp"
 
 namespace connector {
@@ -21,7 +22,7 @@ std::string account_path(const std::string& ad_account_id) { return "/act_" + ad
 
 Json parse_body(const GraphResponse& response, const std::string& destination,
                 const std::string& doing) {
-  Json body = Json::parse(response.body, nullptr, false);
+  Json body = parse_bounded_json(response.body);
   if (body.is_discarded() || !body.is_object())
     throw ExternalError(Kind::Temporary,
                         "the Graph API sent an unreadable response while " + doing +

@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "bounded_json.hpp"
+
 namespace connector {
 namespace {
 
@@ -186,7 +188,7 @@ GraphError parse_graph_error(long http_status, std::string_view body) noexcept {
   GraphError error;
   error.http_status = http_status;
   try {
-    Json document = Json::parse(body.begin(), body.end(), nullptr, false);
+    Json document = parse_bounded_json(body);
     if (document.is_discarded()) {
       error.message = status_text(http_status) +
                       (body.empty() ? " with an empty body" : " with a non-JSON body");
@@ -258,7 +260,7 @@ std::int64_t regain_access_delay_seconds(
                       equals_ignoring_case(name, "X-Business-Use-Case");
       bool ad_account = equals_ignoring_case(name, "X-Ad-Account-Usage");
       if (!business && !ad_account) continue;
-      Json usage = Json::parse(value, nullptr, false);
+      Json usage = parse_bounded_json(value);
       if (usage.is_discarded()) continue;
       longest =
           std::max(longest, business ? business_use_case_delay(usage) : ad_account_delay(usage));

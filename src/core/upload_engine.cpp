@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "bounded_json.hpp"
 #include "errors.hpp"
 #include "graph_request.hpp"
 
@@ -103,6 +104,13 @@ GraphError local_error(long http_status, std::string message) {
 }
 
 }  // namespace
+
+std::optional<UploadAnswer> parse_upload_answer(std::string_view body) {
+  Json document = parse_bounded_json(body);
+  if (!document.is_object()) return std::nullopt;
+  return UploadAnswer{integer_of(document, "num_received"),
+                      integer_of(document, "num_invalid_entries"), capped_samples(document)};
+}
 
 Backoff::Backoff(std::int64_t base_ms, std::int64_t cap_ms, std::uint64_t seed)
     : base_ms_(base_ms), cap_ms_(cap_ms), random_(seed) {}
@@ -363,12 +371,9 @@ struct UploadEngine::State {
     if (result == CURLE_OK) {
       pause_for_headers(response.headers, now);
       if (response.ok()) {
-        Json document = Json::parse(response.body, nullptr, false);
-        if (document.is_object()) {
-          std::int64_t received = integer_of(document, "num_received");
-          std::int64_t invalid = integer_of(document, "num_invalid_entries");
-          report(job, true, {}, ErrorClass::Retry, false, received, invalid,
-                 capped_samples(document));
+        if (std::optional<UploadAnswer> answer = parse_upload_answer(response.body)) {
+          report(job, true, {}, ErrorClass::Retry, false, answer->num_received,
+                 answer->num_invalid_entries, std::move(answer->invalid_entry_samples));
           return;
         }
         // Applied or not, nobody can tell: as for a dropped answer.

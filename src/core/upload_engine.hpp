@@ -10,8 +10,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "graph_client.hpp"
@@ -54,6 +56,15 @@ struct BatchOutcome {
   // is never resent (R3); the caller checks the session before going on.
   bool outcome_unknown = false;
 };
+
+// What the answer to an accepted member upload says; nullopt when it is not a
+// JSON object (too deep counts as not one). Exposed for the fuzz target.
+struct UploadAnswer {
+  std::int64_t num_received = 0;
+  std::int64_t num_invalid_entries = 0;
+  std::string invalid_entry_samples;  // as in BatchOutcome
+};
+std::optional<UploadAnswer> parse_upload_answer(std::string_view body);
 
 struct EngineSettings {
   int max_in_flight = 4;  // connector.max_parallel_requests
