@@ -221,27 +221,46 @@ connector_launcher_main(Datum main_arg)
 	proc_exit(0);
 }
 
-/* Fails and re-queues runs that lost their worker; returns how many run now. */
+/*
+ * Fails the runs that lost their worker and queues each again, carrying its
+ * pinned configuration; returns how many runs are running now. A run that
+ * started before this server did was interrupted by a restart: it is always
+ * queued again. One that started since died with its worker (a crash): it is
+ * queued again only connector.max_crash_requeues times, so that an export
+ * that crashes its worker cannot restart the server in a loop.
+ */
 static int64
 recover_interrupted_runs(void)
 {
 	bool		isnull;
 
-	if (SPI_execute("WITH lost AS ("
-					"  UPDATE connector.runs r SET status = 'failed', finished_at = pg_catalog.now(),"
-					"    sqlstate = '57P01', error = 'interrupted: its worker stopped (server restart or crash);"
-					" a new run was queued'"
-					"  WHERE r.status OPERATOR(pg_catalog.=) 'running'"
-					"  AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a"
-					"    WHERE a.pid OPERATOR(pg_catalog.=) r.worker_pid"
-					"    AND a.backend_type OPERATOR(pg_catalog.=) 'connector export')"
-					"  RETURNING r.export_id, r.requested_by, r.mode, r.mapping, r.key_identifier, r.audience_id)"
-					" INSERT INTO connector.runs (export_id, requested_by, mode, mapping, key_identifier, audience_id)"
-					" SELECT export_id, requested_by, mode, mapping, key_identifier, audience_id FROM lost",
-					false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_with_args("WITH lost AS ("
+							  "  UPDATE connector.runs r SET status = 'failed', finished_at = pg_catalog.now(),"
+							  "    sqlstate = '57P01', error = CASE"
+							  "     WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
+							  "      THEN 'interrupted by a server restart; a new run was queued'"
+							  "     WHEN r.crash_requeues OPERATOR(pg_catalog.<) $1"
+							  "      THEN 'interrupted: its worker died (see the server log); a new run was queued'"
+							  "     ELSE 'interrupted: its worker died (see the server log), after '"
+							  "      OPERATOR(pg_catalog.||) r.crash_requeues"
+							  "      OPERATOR(pg_catalog.||) ' earlier crash(es) of this export run; not queued again"
+							  " (connector.max_crash_requeues)' END"
+							  "  WHERE r.status OPERATOR(pg_catalog.=) 'running'"
+							  "  AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a"
+							  "    WHERE a.pid OPERATOR(pg_catalog.=) r.worker_pid"
+							  "    AND a.backend_type OPERATOR(pg_catalog.=) 'connector export')"
+							  "  RETURNING r.export_id, r.requested_by, r.mode, r.mapping, r.key_identifier, r.audience_id,"
+							  "   CASE WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
+							  "    THEN r.crash_requeues ELSE r.crash_requeues OPERATOR(pg_catalog.+) 1 END AS crash_requeues)"
+							  " INSERT INTO connector.runs (export_id, requested_by, mode, mapping, key_identifier,"
+							  "  audience_id, crash_requeues)"
+							  " SELECT export_id, requested_by, mode, mapping, key_identifier, audience_id, crash_requeues"
+							  " FROM lost WHERE crash_requeues OPERATOR(pg_catalog.<=) $1",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(connector_max_crash_requeues)},
+							  NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not recover interrupted runs");
 	if (SPI_processed > 0)
-		ereport(LOG, (errmsg("connector: re-queued %lu export run(s) interrupted by a restart",
+		ereport(LOG, (errmsg("connector: queued %lu export run(s) again after their worker stopped",
 							 (unsigned long) SPI_processed)));
 	if (SPI_execute("SELECT pg_catalog.count(*) FROM connector.runs WHERE status OPERATOR(pg_catalog.=) 'running'",
 					true, 1) != SPI_OK_SELECT)

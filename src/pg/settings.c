@@ -27,6 +27,7 @@ int			connector_retry_base_delay_ms = 2000;
 int			connector_max_profiles_per_export = 10000000;
 char	   *connector_database = NULL;
 int			connector_max_concurrent_runs = 2;
+int			connector_max_crash_requeues = 1;
 
 /* Developer setting: makes the core throw, to test the error funnel. */
 static int	debug_inject_fault = 0;
@@ -162,6 +163,15 @@ define_settings(void)
 							NULL,
 							&connector_max_concurrent_runs,
 							2, 1, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.max_crash_requeues",
+							"Times a run whose worker died is queued again before it fails for good.",
+							"A run interrupted by a server restart is always queued again.",
+							&connector_max_crash_requeues,
+							1, 0, 10,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

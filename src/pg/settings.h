@@ -17,6 +17,7 @@ extern int	connector_retry_base_delay_ms;
 extern int	connector_max_profiles_per_export;
 extern char *connector_database;
 extern int	connector_max_concurrent_runs;
+extern int	connector_max_crash_requeues;
 
 extern void define_settings(void);
 

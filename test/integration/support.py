@@ -17,6 +17,8 @@ SIM_URL = os.environ["GRAPH_SIM_URL"]
 DATA_DIR = os.environ["CONNECTOR_DATA_DIR"]
 SERVER_LOG = os.environ["CONNECTOR_SERVER_LOG"]
 DATABASE = "connector_integration"
+PG_BINDIR = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                           check=True).stdout.strip()
 
 
 class SqlError(Exception):

@@ -16,8 +16,8 @@ import time
 import unittest
 import urllib.request
 
-from support import (DATA_DIR, SERVER_LOG, SIM_URL, SqlError, add_sim_token, give_to_postgres, psql, sim,
-                     wait_for)
+from support import (DATA_DIR, PG_BINDIR, SERVER_LOG, SIM_URL, SqlError, add_sim_token, give_to_postgres,
+                     psql, sim, wait_for)
 
 DATABASE = "connector_worker"  # connector.database of the test cluster: queued runs are served
 TOKEN = "EAAintegrationAttackToken01"
@@ -26,7 +26,6 @@ ACCOUNT = "act_1000"
 OTHER_ACCOUNT = "act_4000"  # reached by the same token, named by no destination
 ALICE, BOB, ADMIN = "attack_alice", "attack_bob", "attack_admin"
 ROLES = (ALICE, BOB, ADMIN, "attack_carol", "attack_dave")
-BINDIR = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def sql(statement, user=None, timeout=120):
@@ -439,7 +438,7 @@ class RoleReferencesSurviveDumpAndRestore(unittest.TestCase):
         self.env = dict(os.environ, PGHOST=self.directory, PGPORT=self.PORT)
 
     def tearDown(self):
-        subprocess.run(["runuser", "-u", "postgres", "--", f"{BINDIR}/pg_ctl", "-D", f"{self.directory}/data",
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/pg_ctl", "-D", f"{self.directory}/data",
                         "-m", "immediate", "stop"], capture_output=True)
         subprocess.run(["rm", "-rf", self.directory])
         subprocess.run(["dropdb", "--if-exists", "connector_dump"], check=True)
@@ -462,11 +461,11 @@ class RoleReferencesSurviveDumpAndRestore(unittest.TestCase):
              database="connector_dump", user=ALICE)
         dump = subprocess.run(["pg_dump", "connector_dump"], capture_output=True, text=True, check=True).stdout
 
-        subprocess.run(["runuser", "-u", "postgres", "--", f"{BINDIR}/initdb", "-D", f"{self.directory}/data",
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/initdb", "-D", f"{self.directory}/data",
                         "-U", "postgres", "--auth=trust"], check=True, capture_output=True)
         with open(f"{self.directory}/data/postgresql.conf", "a") as conf:
             conf.write(f"listen_addresses = ''\nport = {self.PORT}\nunix_socket_directories = '{self.directory}'\n")
-        subprocess.run(["runuser", "-u", "postgres", "--", f"{BINDIR}/pg_ctl", "-D", f"{self.directory}/data", "-w",
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/pg_ctl", "-D", f"{self.directory}/data", "-w",
                         "-l", f"{self.directory}/server.log", "start"], check=True, capture_output=True)
         # Other roles first, and bob before alice: every OID differs from the source cluster's.
         subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c",

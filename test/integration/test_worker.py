@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from support import add_sim_token, psql, sim, wait_for
+from support import DATA_DIR, PG_BINDIR, SERVER_LOG, add_sim_token, psql, sim, wait_for
 
 DATABASE = "connector_worker"  # connector.database and cron.database_name of the test cluster
 TOKEN = "EAAintegrationWorkerToken01"
@@ -130,6 +130,41 @@ class Crash(unittest.TestCase):
         wait_for(lambda: run(retry)["status"] == "succeeded", 90, "the re-queued run to succeed")
         audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {retry}")
         audience_holds_exactly(self, audience, "worker_segment")
+
+
+    def test_a_run_whose_worker_keeps_dying_is_queued_again_once_and_a_restart_always_requeues(self):
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 2000, "endpoint": "/{audience_id}/users"}]})
+
+        def next_run(after):
+            return int(wait_for(lambda: sql(f"SELECT run_id FROM connector.runs WHERE run_id > {after}"
+                                            f" AND export_id = (SELECT export_id FROM connector.runs"
+                                            f" WHERE run_id = {after})"), 90, "the run to be queued again"))
+
+        def running_pid(run_id):
+            return int(wait_for(lambda: run(run_id)["status"] == "running" and run(run_id)["worker_pid"] != "0"
+                                and run(run_id)["worker_pid"], 60, f"run {run_id} to start"))
+
+        def ended(run_id):
+            wait_for_server()
+            wait_for(lambda: run(run_id)["status"] == "failed", 90, f"run {run_id} to be failed")
+            return run(run_id)["error"]
+
+        first = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+                        " audience_name => 'crashing')"))
+        os.kill(running_pid(first), signal.SIGKILL)
+        self.assertIn("its worker died", ended(first))
+        second = next_run(first)
+        running_pid(second)
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/pg_ctl", "-D", DATA_DIR, "-m",
+                        "immediate", "-w", "-l", SERVER_LOG, "restart"], check=True, capture_output=True)
+        self.assertIn("server restart", ended(second))
+        third = next_run(second)
+        os.kill(running_pid(third), signal.SIGKILL)
+        self.assertIn("not queued again", ended(third))
+        time.sleep(3)  # the launcher's first sweep after the restart has run
+        self.assertEqual(sql(f"SELECT count(*) FROM connector.runs WHERE run_id > {third}"
+                             f" AND export_id = (SELECT export_id FROM connector.runs WHERE run_id = {third})"),
+                         "0")
 
 
 class DropDatabase(unittest.TestCase):
