@@ -9,8 +9,8 @@
  *  3. send: batches from the spool go to the Graph API with several requests
  *     in flight; every outcome is committed to connector.runs as it comes.
  *
- * A segment over connector.max_profiles_per_export fails between 1 and 2,
- * before anything is sent.
+ * A segment over connector.max_profiles_per_export fails in 1, at the first
+ * profile past the limit, before anything is sent.
  */
 #include "postgres.h"
 
@@ -102,15 +102,19 @@ release_resources(void)
 	memset(&resources, 0, sizeof(resources));
 }
 
+/* Polled by the core while requests are in flight: a dead postmaster stops them too. */
 static bool
 export_should_abort(void)
 {
-	return export_cancel_requested || ProcDiePending || QueryCancelPending;
+	return export_cancel_requested || ProcDiePending || QueryCancelPending || !PostmasterIsAlive();
 }
 
 static void
 raise_if_cancelled(void)
 {
+	/* Nothing can be recorded any more; the restarted server recovers the run. */
+	if (!PostmasterIsAlive())
+		proc_exit(1);
 	if (export_cancel_requested)
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
@@ -476,6 +480,7 @@ read_segment(Run *run, ExportProgress *progress)
 	const char **values;
 	size_t	   *lengths;
 	bool		mirror = strcmp(run->mode, "mirror") == 0;
+	int			max_profiles = connector_max_profiles_per_export;	/* the worker's, not the role's */
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -546,7 +551,14 @@ read_segment(Run *run, ExportProgress *progress)
 												&row_json_len, &skip_reason, &status))
 			{
 				case CONNECTOR_VALUE:
-					run->rows_exportable++;
+					/* The read stops at the first profile past the limit. */
+					if (++run->rows_exportable > max_profiles)
+						ereport(ERROR,
+								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								 errmsg("segment %s has more profiles to export than connector.max_profiles_per_export (%d)",
+										run->segment, max_profiles),
+								 errdetail("The read stopped there; nothing was sent."),
+								 errhint("Narrow the segment, or raise connector.max_profiles_per_export.")));
 					spool_row(resources.spool, row_json, row_json_len);
 					run->rows_kept++;
 					break;
@@ -616,15 +628,8 @@ record_read(const Run *run)
 }
 
 static void
-check_profile_limit(const Run *run)
+check_replace_has_rows(const Run *run)
 {
-	if (run->rows_exportable > connector_max_profiles_per_export)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("segment %s has " INT64_FORMAT " profiles to export, more than connector.max_profiles_per_export (%d)",
-						run->segment, run->rows_exportable, connector_max_profiles_per_export),
-				 errdetail("Nothing was sent."),
-				 errhint("Narrow the segment, or raise connector.max_profiles_per_export.")));
 	if (run->rows_kept == 0 && strcmp(run->mode, "replace") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
@@ -1086,7 +1091,7 @@ run_export(int64 run_id, ExportProgress *progress)
 
 		read_segment(&run, progress);
 		record_read(&run);
-		check_profile_limit(&run);
+		check_replace_has_rows(&run);
 		ensure_audience(&run, destination);
 		if (strcmp(run.mode, "mirror") == 0)
 		{
@@ -1118,6 +1123,8 @@ run_export(int64 run_id, ExportProgress *progress)
 		error = CopyErrorData();
 		FlushErrorState();
 		timed_out = requester_statement_timed_out();
+		/* A cancel is answered by this outcome: it must not interrupt recording it. */
+		QueryCancelPending = false;
 		AbortOutOfAnyTransaction();
 		restore_worker_identity();
 		release_resources();

@@ -55,6 +55,9 @@ handle_sigterm(SIGNAL_ARGS)
 	int			save_errno = errno;
 
 	export_cancel_requested = true;
+	/* Also cancels the segment's own query, wherever it waits or loops. */
+	InterruptPending = true;
+	QueryCancelPending = true;
 	SetLatch(MyLatch);
 	errno = save_errno;
 }

@@ -242,15 +242,20 @@ class ErrorsBeforeSending(unittest.TestCase):
                                  "SELECT fb_export_segment('everyone', 'meta_main', mode => 'add')",
                                  "42501", 'permission denied for destination "meta_main"')
 
-    def test_a_segment_over_the_limit_fails_before_anything_is_sent(self):
+    def test_a_segment_over_the_limit_stops_the_read_and_sends_nothing(self):
+        sql("CREATE SEQUENCE rows_read_counter;"
+            "CREATE VIEW counted AS SELECT email, phone, first_name FROM customers"
+            " WHERE nextval('rows_read_counter') > 0;")
         before = sim("/_sim/stats")["requests"]
         with self.assertRaises(SqlError) as raised:
             sql("SET connector.max_profiles_per_export = 100;"
-                "SELECT fb_export_segment('small_segment', 'meta_main', mode => 'add',"
+                "SELECT fb_export_segment('counted', 'meta_main', mode => 'add',"
                 " audience_name => 'over the limit', wait => true)")
         self.assertEqual(raised.exception.sqlstate, "54000")
-        self.assertIn("more than connector.max_profiles_per_export (100)", raised.exception.message)
+        self.assertIn("than connector.max_profiles_per_export (100)", raised.exception.message)
         self.assertEqual(sim("/_sim/stats")["requests"], before)
+        # 25,001 rows: the read stopped within the fetch that held the 101st profile.
+        self.assertLessEqual(int(sql("SELECT last_value FROM rows_read_counter")), 2000)
 
 
 class ErrorsWhileSending(unittest.TestCase):

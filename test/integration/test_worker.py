@@ -167,6 +167,86 @@ class Crash(unittest.TestCase):
                          "0")
 
 
+def running(pid):
+    """Alive and not a zombie: an orphan's exit status waits for whoever adopted it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Stopping(unittest.TestCase):
+    """Cancel, SIGTERM and shutdown stop a run within seconds, even inside the segment's own
+    query; a dead postmaster takes every connector process with it."""
+
+    @classmethod
+    def setUpClass(cls):
+        sql("CREATE OR REPLACE VIEW sleepy_segment AS SELECT email FROM people"
+            " WHERE pg_sleep(0.5) IS NOT NULL")
+
+    def tearDown(self):
+        sim("/_sim/faults", method="DELETE")
+
+    def start_sleepy_run(self, audience):
+        run_id = int(sql(f"SELECT fb_export_segment('sleepy_segment', 'meta_worker', mode => 'add',"
+                         f" audience_name => '{audience}')"))
+        wait_for(lambda: run(run_id)["status"] == "running", 60, "the run to start reading")
+        time.sleep(1)  # well inside the segment's query: 1,000 rows a fetch, 0.5 s a row
+        return run_id
+
+    def test_cancel_stops_a_run_inside_the_segments_query_within_5_s(self):
+        run_id = self.start_sleepy_run("sleepy cancelled")
+        started = time.monotonic()
+        self.assertEqual(sql(f"SELECT fb_cancel_export({run_id})"), "t")
+        wait_for(lambda: run(run_id)["status"] == "cancelled", 5, "the run to be cancelled")
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_a_fast_shutdown_is_not_held_up_by_a_run(self):
+        run_id = self.start_sleepy_run("sleepy shutdown")
+        started = time.monotonic()
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/pg_ctl", "-D", DATA_DIR, "-m", "fast",
+                        "-w", "-t", "30", "stop"], check=True, capture_output=True)
+        stopped = time.monotonic() - started
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/pg_ctl", "-D", DATA_DIR, "-w",
+                        "-l", SERVER_LOG, "start"], check=True, capture_output=True)
+        wait_for_server()
+        self.assertLess(stopped, 5)
+        self.assertEqual(run(run_id)["status"], "cancelled")
+
+    def test_every_connector_process_exits_within_2_s_of_the_postmaster_dying(self):
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 3000, "endpoint": "/{audience_id}/users"}]})
+        run_id = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+                         " audience_name => 'orphaned')"))
+        wait_for(lambda: sim("/_sim/stats")["in_flight"] > 0 and run(run_id)["status"] == "running", 60,
+                 "an upload in flight")
+        pids = [int(pid) for pid in sql("SELECT pid FROM pg_stat_activity"
+                                        " WHERE backend_type LIKE 'connector%'").split()]
+        self.assertTrue(pids)
+        with open(os.path.join(DATA_DIR, "postmaster.pid")) as pid_file:
+            postmaster = int(pid_file.readline())
+        os.kill(postmaster, signal.SIGKILL)
+        started = time.monotonic()
+        while any(running(pid) for pid in pids) and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        gone_after = time.monotonic() - started
+        sim("/_sim/faults", method="DELETE")
+        # The other children of the dead postmaster leave on their own; then start again.
+        wait_for(lambda: subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/pg_ctl", "-D",
+                                         DATA_DIR, "-w", "-l", SERVER_LOG, "start"],
+                                        capture_output=True).returncode == 0, 30, "the server to start again")
+        wait_for_server()
+        self.assertLess(gone_after, 2, f"connector processes lived {gone_after:.1f} s past the postmaster")
+        wait_for(lambda: run(run_id)["status"] == "failed", 60, "the interrupted run to be recovered")
+        self.assertIn("server restart", run(run_id)["error"])
+        retry = int(wait_for(lambda: sql(f"SELECT max(run_id) FROM connector.runs WHERE run_id > {run_id}"
+                                         f" AND export_id = (SELECT export_id FROM connector.runs"
+                                         f" WHERE run_id = {run_id})"), 60, "the run to be queued again"))
+        wait_for(lambda: run(retry)["status"] == "succeeded", 90, "the queued run to succeed")
+        audience_holds_exactly(self, sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {retry}"),
+                               "worker_segment")
+
+
 class DropDatabase(unittest.TestCase):
     def test_connector_never_holds_a_database_open(self):
         subprocess.run(["createdb", "connector_dropped"], check=True)
