@@ -26,6 +26,7 @@
 #include "export_request.h"
 #include "launcher.h"
 #include "privileged.h"
+#include "settings.h"
 
 PG_FUNCTION_INFO_V1(fb_export_segment);
 PG_FUNCTION_INFO_V1(fb_cancel_export);
@@ -107,6 +108,31 @@ checked_segment(Oid relid, const char *mapping, const char *key_identifier,
 	return name;
 }
 
+/* One role cannot fill the queue that every exporter shares. */
+static void
+require_room_in_queue(Oid role)
+{
+	PrivilegedScope scope;
+	bool		isnull;
+	int64		queued;
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM connector.runs"
+							  " WHERE status OPERATOR(pg_catalog.=) 'queued' AND requested_by OPERATOR(pg_catalog.=) $1",
+							  1, (Oid[]) {REGROLEOID}, (Datum[]) {ObjectIdGetDatum(role)}, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	queued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	if (queued >= connector_max_queued_runs_per_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("role %s already has " INT64_FORMAT " export runs queued, the limit of connector.max_queued_runs_per_role",
+						GetUserNameFromId(role, false), queued),
+				 errhint("Wait for them to run, or cancel some with fb_cancel_export; a superuser can raise connector.max_queued_runs_per_role.")));
+}
+
 /*
  * fb_export_segment(segment, destination, audience_id, audience_name, mapping,
  *                   key_identifier, mode, wait) RETURNS bigint
@@ -161,6 +187,7 @@ fb_export_segment(PG_FUNCTION_ARGS)
 	if (wait)
 		PG_RETURN_INT64(run_request_and_wait(request));
 	require_launcher_for_this_database();
+	require_room_in_queue(request->requested_by);
 	wake_launcher_at_commit();
 	PG_RETURN_INT64(save_export_request(request));
 }

@@ -268,6 +268,35 @@ recover_interrupted_runs(void)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/*
+ * Claims up to $1 queued runs, taking turns between the roles that asked for
+ * them: a role's k-th queued run waits behind every other role's earlier
+ * turns, its running runs count as turns taken, and between equal turns the
+ * role that started a run least recently goes first. One exporter's long
+ * queue never holds another's run back for more than one run of each.
+ */
+#define CLAIM_ROUND_ROBIN \
+	"WITH waiting AS (" \
+	"  SELECT run_id, requested_by::pg_catalog.oid AS role," \
+	"   pg_catalog.row_number() OVER (PARTITION BY requested_by::pg_catalog.oid ORDER BY run_id) AS turn" \
+	"  FROM connector.runs WHERE status OPERATOR(pg_catalog.=) 'queued'" \
+	"  AND (started_at IS NULL OR started_at OPERATOR(pg_catalog.<)" \
+	"   (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval)))," \
+	" taken AS (" \
+	"  SELECT requested_by::pg_catalog.oid AS role," \
+	"   pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.=) 'running') AS running," \
+	"   pg_catalog.max(started_at) AS last_started" \
+	"  FROM connector.runs WHERE started_at OPERATOR(pg_catalog.>)" \
+	"   (pg_catalog.now() OPERATOR(pg_catalog.-) '1 day'::pg_catalog.interval)" \
+	"  AND status OPERATOR(pg_catalog.<>) 'queued' GROUP BY 1)" \
+	" UPDATE connector.runs SET started_at = pg_catalog.now()" \
+	" WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY(" \
+	"  SELECT w.run_id FROM waiting w" \
+	"  LEFT JOIN taken t ON t.role OPERATOR(pg_catalog.=) w.role" \
+	"  ORDER BY w.turn OPERATOR(pg_catalog.+) COALESCE(t.running, 0), t.last_started NULLS FIRST, w.run_id" \
+	"  LIMIT $1))" \
+	" AND status OPERATOR(pg_catalog.=) 'queued' RETURNING run_id"
+
 void
 connector_sweeper_main(Datum main_arg)
 {
@@ -299,14 +328,8 @@ connector_sweeper_main(Datum main_arg)
 		 * started_at marks the claim so the next sweep does not start it twice.
 		 */
 		if (room > 0 &&
-			SPI_execute_with_args("UPDATE connector.runs SET started_at = pg_catalog.now()"
-								  " WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-								  " SELECT run_id FROM connector.runs WHERE status OPERATOR(pg_catalog.=) 'queued'"
-								  " AND (started_at IS NULL OR started_at OPERATOR(pg_catalog.<)"
-								  "  (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval))"
-								  " ORDER BY run_id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING run_id",
-								  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(room)}, NULL, false, 0)
-			!= SPI_OK_UPDATE_RETURNING)
+			SPI_execute_with_args(CLAIM_ROUND_ROBIN, 1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(room)},
+								  NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not claim queued export runs");
 		for (i = 0; room > 0 && i < SPI_processed; i++)
 			start_export_worker(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));

@@ -28,6 +28,7 @@ int			connector_max_profiles_per_export = 10000000;
 char	   *connector_database = NULL;
 int			connector_max_concurrent_runs = 2;
 int			connector_max_crash_requeues = 1;
+int			connector_max_queued_runs_per_role = 20;
 
 /* Developer setting: makes the core throw, to test the error funnel. */
 static int	debug_inject_fault = 0;
@@ -164,6 +165,15 @@ define_settings(void)
 							&connector_max_concurrent_runs,
 							2, 1, 64,
 							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.max_queued_runs_per_role",
+							"Export runs one role may have waiting in the queue at once.",
+							"Beyond it, queueing another fails; runs waited for (wait => true) do not count.",
+							&connector_max_queued_runs_per_role,
+							20, 1, 100000,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 

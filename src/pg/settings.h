@@ -18,6 +18,7 @@ extern int	connector_max_profiles_per_export;
 extern char *connector_database;
 extern int	connector_max_concurrent_runs;
 extern int	connector_max_crash_requeues;
+extern int	connector_max_queued_runs_per_role;
 
 extern void define_settings(void);
 

@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from support import DATA_DIR, PG_BINDIR, SERVER_LOG, add_sim_token, psql, sim, wait_for
+from support import DATA_DIR, PG_BINDIR, SERVER_LOG, SqlError, add_sim_token, psql, sim, wait_for
 
 DATABASE = "connector_worker"  # connector.database and cron.database_name of the test cluster
 TOKEN = "EAAintegrationWorkerToken01"
@@ -165,6 +165,48 @@ class Crash(unittest.TestCase):
         self.assertEqual(sql(f"SELECT count(*) FROM connector.runs WHERE run_id > {third}"
                              f" AND export_id = (SELECT export_id FROM connector.runs WHERE run_id = {third})"),
                          "0")
+
+
+class FairUse(unittest.TestCase):
+    """Runs take turns between the roles that queued them; one role's queue is capped."""
+
+    @classmethod
+    def setUpClass(cls):
+        sql("""DO $$ BEGIN
+                 CREATE ROLE worker_alice LOGIN IN ROLE connector_exporter;
+                 CREATE ROLE worker_bob LOGIN IN ROLE connector_exporter;
+               EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+               SELECT fb_grant_destination('meta_worker', 'worker_alice'),
+                      fb_grant_destination('meta_worker', 'worker_bob');
+               CREATE OR REPLACE VIEW fair_segment AS SELECT 'fair@example.com'::text AS email;
+               GRANT SELECT ON fair_segment TO worker_alice, worker_bob;""")
+
+    def tearDown(self):
+        sim("/_sim/faults", method="DELETE")
+        sql("ALTER SYSTEM RESET connector.max_concurrent_runs; SELECT pg_reload_conf();")
+
+    def queue(self, role, audience):
+        return int(psql(f"SELECT fb_export_segment('fair_segment', 'meta_worker', mode => 'add',"
+                        f" audience_name => '{audience}')", database=DATABASE, user=role))
+
+    def test_another_roles_run_starts_after_one_run_of_a_long_queue(self):
+        sql("ALTER SYSTEM SET connector.max_concurrent_runs = 1; SELECT pg_reload_conf();")
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 1000, "endpoint": "/{audience_id}/users"}]})
+        alices = [self.queue("worker_alice", "fair alice") for _ in range(4)]
+        wait_for(lambda: run(alices[0])["status"] == "running", 30, "alice's first run to start")
+        bobs = self.queue("worker_bob", "fair bob")
+        runs = alices + [bobs]
+        wait_for(lambda: all(run(r)["status"] == "succeeded" for r in runs), 120, "every run to end")
+        order = sql(f"SELECT string_agg(run_id::text, ',' ORDER BY started_at) FROM connector.runs"
+                    f" WHERE run_id IN ({','.join(map(str, runs))})")
+        self.assertEqual(order.split(",")[:2], [str(alices[0]), str(bobs)])
+
+    def test_one_role_cannot_fill_the_queue(self):
+        with self.assertRaises(SqlError) as raised:
+            sql("BEGIN; SET connector.max_queued_runs_per_role = 3; SET ROLE worker_alice;"
+                + "SELECT fb_export_segment('fair_segment', 'meta_worker', audience_name => 'capped');" * 4)
+        self.assertEqual(raised.exception.sqlstate, "53400")
+        self.assertIn("already has 3 export runs queued", raised.exception.message)
 
 
 def running(pid):
