@@ -254,6 +254,7 @@ CREATE TABLE connector.runs (
     mapping             jsonb,
     key_identifier      text,
     audience_id         text,
+    mirror_max_removal  real NOT NULL DEFAULT 0.5,  -- connector.mirror_max_removal of the caller
     crash_requeues      integer NOT NULL DEFAULT 0,  -- earlier runs of this one that died with their worker
     session_id          bigint,
     rows_read           bigint NOT NULL DEFAULT 0,

@@ -52,7 +52,7 @@ capture_settings(char *buffer, size_t size)
 		"connector.graph_api_url", "connector.graph_api_version", "connector.ca_file",
 		"connector.connect_timeout", "connector.request_timeout", "connector.batch_size",
 		"connector.max_parallel_requests", "connector.max_retries", "connector.retry_base_delay",
-		"connector.max_profiles_per_export",
+		"connector.max_profiles_per_export", "connector.mirror_max_removal",
 	};
 	StringInfoData settings;
 	int			i;

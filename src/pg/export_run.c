@@ -47,6 +47,9 @@
 #include "settings.h"
 
 #define FETCH_ROWS 1000
+
+/* A mirror run that would remove more than connector.mirror_max_removal allows. */
+#define ERRCODE_MIRROR_REMOVAL_LIMIT MAKE_SQLSTATE('U', 'C', '0', '0', '1')
 #define MAX_RESULTS 64
 
 volatile sig_atomic_t export_cancel_requested = false;
@@ -70,6 +73,8 @@ typedef struct Run
 	int64		rows_exportable;	/* rows with a key identifier: the segment's size */
 	int64		rows_kept;		/* to add, or to replace with */
 	int64		rows_to_remove; /* mirror */
+	int64		ledger_rows;	/* mirror: members this export had sent before */
+	double		mirror_max_removal; /* the caller's setting, pinned in the run */
 	int64		skipped[CONNECTOR_SKIP_REASONS];
 	int64		rejected_prehashed;
 	bool		unhashed_keys_allowed;	/* by the destination's admin */
@@ -165,13 +170,14 @@ start_run(int64 run_id, Run *run)
 	MemoryContext run_context = TopMemoryContext;
 	MemoryContext old;
 	bool		startable;
+	bool		isnull;
 
 	begin_step("connector: starting an export run");
 	enter_privileged_scope(&scope);
 	/* The configuration pinned in the run when it was queued, not the export's of now. */
 	if (SPI_execute_with_args("SELECT r.export_id, r.requested_by::pg_catalog.oid, r.status, e.segment, d.name,"
 							  " r.audience_id, e.audience_name, r.mapping::pg_catalog.text, r.key_identifier,"
-							  " r.mode, e.owner::pg_catalog.oid"
+							  " r.mode, e.owner::pg_catalog.oid, r.mirror_max_removal"
 							  " FROM connector.runs r"
 							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
 							  " JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id"
@@ -186,6 +192,8 @@ start_run(int64 run_id, Run *run)
 		run->export_id = pg_strtoint64(text_column(1));
 		run->requested_by = oid_column(2);
 		run->owner = oid_column(11);
+		run->mirror_max_removal = DatumGetFloat4(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+															   12, &isnull));
 		run->segment = pstrdup(text_column(4));
 		run->destination_name = pstrdup(text_column(5));
 		run->audience_id = text_column(6) ? pstrdup(text_column(6)) : NULL;
@@ -456,11 +464,45 @@ diff_against_ledger(Run *run, const char *schema)
 					"DROP TABLE pg_temp.connector_current", false, 0) < 0)
 		elog(ERROR, "could not diff the segment against the ledger");
 
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM connector.ledger"
+							  " WHERE export_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count connector.ledger");
+	run->ledger_rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	run->rows_kept = spool_table("SELECT row_json FROM pg_temp.connector_adds ORDER BY seq",
 								 &resources.spool);
 	run->rows_to_remove = spool_table("SELECT row_json FROM pg_temp.connector_removes ORDER BY seq",
 									  &resources.removals);
 	leave_privileged_scope(&scope);
+}
+
+/*
+ * After a replace the audience is exactly the segment: so is the ledger, so
+ * that a later mirror run of the export starts from what the replace made.
+ */
+static void
+record_replaced_ledger(const Run *run)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(run->export_id),
+	CStringGetTextDatum(connector_export_encoder_schema(resources.encoder))};
+	PrivilegedScope scope;
+
+	begin_step("connector: recording what the replace made the audience");
+	enter_worker_scope(&scope);
+	stage_spooled_rows(resources.spool);
+	if (SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
+		SPI_execute_with_args("INSERT INTO connector.ledger (export_id, row_hash, row_json)"
+							  " SELECT $1, row_hash, row_json FROM pg_temp.connector_current",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT ||
+		SPI_execute_with_args("UPDATE connector.exports SET ledger_schema = $2"
+							  " WHERE export_id OPERATOR(pg_catalog.=) $1",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_execute("DROP TABLE pg_temp.connector_current", false, 0) < 0)
+		elog(ERROR, "could not record the ledger of a replace");
+	leave_privileged_scope(&scope);
+	end_step();
 }
 
 /*
@@ -625,6 +667,25 @@ record_read(const Run *run)
 		elog(ERROR, "could not update connector.runs");
 	leave_privileged_scope(&scope);
 	end_step();
+}
+
+/*
+ * A mirror run never empties an audience by accident (a view that returned
+ * nothing, a broken join): removing more than the run's share of what the
+ * export sent fails before anything is sent.
+ */
+static void
+check_mirror_removal(const Run *run)
+{
+	if (strcmp(run->mode, "mirror") != 0 || run->rows_to_remove == 0 ||
+		run->rows_to_remove <= run->mirror_max_removal * run->ledger_rows)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_MIRROR_REMOVAL_LIMIT),
+			 errmsg("the mirror run of segment %s would remove " INT64_FORMAT " of the " INT64_FORMAT " members this export sent, more than connector.mirror_max_removal (%g)",
+					run->segment, run->rows_to_remove, run->ledger_rows, run->mirror_max_removal),
+			 errdetail("The segment read " INT64_FORMAT " rows; nothing was sent.", run->rows_read),
+			 errhint("If the segment really shrank, export it again after SET connector.mirror_max_removal = 1; (it is kept with the run); otherwise fix the view first.")));
 }
 
 static void
@@ -1092,6 +1153,7 @@ run_export(int64 run_id, ExportProgress *progress)
 		read_segment(&run, progress);
 		record_read(&run);
 		check_replace_has_rows(&run);
+		check_mirror_removal(&run);
 		ensure_audience(&run, destination);
 		if (strcmp(run.mode, "mirror") == 0)
 		{
@@ -1104,6 +1166,7 @@ run_export(int64 run_id, ExportProgress *progress)
 			close_interrupted_session(&run);
 			send_spool(&run, progress, CONNECTOR_UPLOAD_REPLACE, resources.spool, run.rows_kept,
 					   run.session_id);
+			record_replaced_ledger(&run);
 		}
 		else
 			send_spool(&run, progress, CONNECTOR_UPLOAD_ADD, resources.spool, run.rows_kept,

@@ -250,11 +250,13 @@ recover_interrupted_runs(void)
 							  "    WHERE a.pid OPERATOR(pg_catalog.=) r.worker_pid"
 							  "    AND a.backend_type OPERATOR(pg_catalog.=) 'connector export')"
 							  "  RETURNING r.export_id, r.requested_by, r.mode, r.mapping, r.key_identifier, r.audience_id,"
+							  "   r.mirror_max_removal,"
 							  "   CASE WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
 							  "    THEN r.crash_requeues ELSE r.crash_requeues OPERATOR(pg_catalog.+) 1 END AS crash_requeues)"
 							  " INSERT INTO connector.runs (export_id, requested_by, mode, mapping, key_identifier,"
-							  "  audience_id, crash_requeues)"
-							  " SELECT export_id, requested_by, mode, mapping, key_identifier, audience_id, crash_requeues"
+							  "  audience_id, mirror_max_removal, crash_requeues)"
+							  " SELECT export_id, requested_by, mode, mapping, key_identifier, audience_id,"
+							  "  mirror_max_removal, crash_requeues"
 							  " FROM lost WHERE crash_requeues OPERATOR(pg_catalog.<=) $1",
 							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(connector_max_crash_requeues)},
 							  NULL, false, 0) != SPI_OK_INSERT)

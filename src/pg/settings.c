@@ -29,6 +29,7 @@ char	   *connector_database = NULL;
 int			connector_max_concurrent_runs = 2;
 int			connector_max_crash_requeues = 1;
 int			connector_max_queued_runs_per_role = 20;
+double		connector_mirror_max_removal = 0.5;
 
 /* Developer setting: makes the core throw, to test the error funnel. */
 static int	debug_inject_fault = 0;
@@ -167,6 +168,15 @@ define_settings(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("connector.mirror_max_removal",
+							 "Largest share of an export's members a mirror run may remove; a run that would remove more fails before sending.",
+							 "Captured with the run when it is queued. 1 allows emptying the audience.",
+							 &connector_mirror_max_removal,
+							 0.5, 0.0, 1.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("connector.max_queued_runs_per_role",
 							"Export runs one role may have waiting in the queue at once.",

@@ -19,6 +19,7 @@ extern char *connector_database;
 extern int	connector_max_concurrent_runs;
 extern int	connector_max_crash_requeues;
 extern int	connector_max_queued_runs_per_role;
+extern double connector_mirror_max_removal;
 
 extern void define_settings(void);
 

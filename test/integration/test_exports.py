@@ -213,6 +213,49 @@ class MirrorMode(unittest.TestCase):
         self.assertEqual((third["status"], third["rows_sent"], third["batches"]), ("succeeded", "0", "0"))
 
 
+    def test_a_run_that_would_empty_the_audience_fails_until_allowed(self):
+        sql("""CREATE TABLE shrinking (id int, email text, kept boolean);
+               INSERT INTO shrinking SELECT i, format('shrink%s@example.com', i), true
+               FROM generate_series(1, 300) i;
+               CREATE VIEW shrinking_segment AS
+               SELECT email, NULL::text AS phone, NULL::text AS first_name FROM shrinking WHERE kept;""")
+        first = run_row(export("shrinking_segment", audience_name="'shrinking'"))
+        self.assertEqual(first["status"], "succeeded", first)
+        sql("UPDATE shrinking SET kept = false")  # a broken view: it returns nothing
+        removed_before = self.endpoint_rows("DELETE /{audience_id}/users")
+        with self.assertRaises(SqlError) as raised:
+            export("shrinking_segment", audience_name="'shrinking'")
+        self.assertEqual(raised.exception.sqlstate, "UC001")
+        self.assertIn("would remove 300 of the 300 members", raised.exception.message)
+        self.assertEqual(self.endpoint_rows("DELETE /{audience_id}/users"), removed_before)
+        # Half may go; all of it only when the caller says so, and the setting goes with the run.
+        sql("UPDATE shrinking SET kept = (id % 2 = 0)")
+        half = run_row(export("shrinking_segment", audience_name="'shrinking'"))
+        self.assertEqual((half["status"], sql("SELECT max(rows_removed) FROM connector.runs r JOIN"
+                                              " connector.exports e USING (export_id)"
+                                              " WHERE e.audience_name = 'shrinking'")), ("succeeded", "150"))
+        sql("UPDATE shrinking SET kept = false")
+        allowed = run_row(int(sql("SET connector.mirror_max_removal = 1; SET connector.retry_base_delay = '20ms';"
+                                  "SELECT fb_export_segment('shrinking_segment', 'meta_main',"
+                                  " audience_name => 'shrinking', wait => true)")))
+        self.assertEqual(allowed["status"], "succeeded", allowed)
+        audience_holds_exactly(self, allowed["audience_id"], "shrinking_segment")
+
+    def test_a_mirror_run_after_a_replace_starts_from_what_the_replace_made(self):
+        sql("""CREATE TABLE replaced (id int, email text);
+               INSERT INTO replaced SELECT i, format('replaced%s@example.com', i) FROM generate_series(1, 200) i;
+               CREATE VIEW replaced_segment AS
+               SELECT email, NULL::text AS phone, NULL::text AS first_name FROM replaced;""")
+        self.assertEqual(run_row(export("replaced_segment", audience_name="'replaced'"))["status"], "succeeded")
+        sql("DELETE FROM replaced WHERE id = 7")
+        replace = run_row(export("replaced_segment", audience_name="'replaced'", mode="'replace'"))
+        self.assertEqual(replace["status"], "succeeded", replace)
+        sql("INSERT INTO replaced VALUES (7, 'replaced7@example.com')")
+        mirror = run_row(export("replaced_segment", audience_name="'replaced'"))
+        self.assertEqual((mirror["status"], mirror["rows_sent"]), ("succeeded", "1"), mirror)
+        audience_holds_exactly(self, mirror["audience_id"], "replaced_segment")
+
+
 class ErrorsBeforeSending(unittest.TestCase):
     def assert_nothing_sent(self, statement, sqlstate, text):
         before = sim("/_sim/stats")["requests"]
