@@ -42,6 +42,10 @@ FROM (VALUES ('EMAIL', ' Mary.Smith+ads@Example.COM ', 'mary.example.com'),
 -- MADID and EXTERN_ID are sent unhashed; every other key is 64 lowercase hex.
 SELECT fb_hash('madid', ' AB12CD-E345 ') AS madid, fb_hash('Extern_Id', 'CRM-7') AS extern_id,
        fb_hash('email', 'mary@example.com') ~ '^[0-9a-f]{64}$' AS email_is_hex;
+-- Unhashed identifiers longer than 256 characters are not identifiers (Meta would refuse the batch).
+SELECT length(fb_normalize('EXTERN_ID', repeat('é', 256))) AS extern_id_256,
+       fb_normalize('EXTERN_ID', repeat('é', 257)) IS NULL AS extern_id_257_is_null,
+       fb_normalize('MADID', repeat('a', 257)) IS NULL AS madid_257_is_null;
 
 -- Keys are case-insensitive.
 SELECT count(DISTINCT fb_hash(key, 'Mary')) AS distinct_hashes

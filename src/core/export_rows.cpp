@@ -15,6 +15,8 @@ const char* skip_reason_name(SkipReason reason) noexcept {
       return "invalid_phone";
     case SkipReason::IncompleteNameAndAddress:
       return "incomplete_name_and_address";
+    case SkipReason::ValueTooLong:
+      return "value_too_long";
   }
   return "unknown";
 }
@@ -44,6 +46,8 @@ std::optional<SkipReason> RowEncoder::encode(
   // Cleared in place: each cell keeps its capacity from the previous row.
   cells.resize(mapping_.schema.size());
   for (std::string& cell : cells) cell.clear();
+  for (const std::optional<std::string_view>& value : values)
+    if (value && value->size() > kMaxValueBytes) return SkipReason::ValueTooLong;
   std::size_t cell = 0;
   for (std::size_t i = 0; i < mapping_.columns.size(); ++i) {
     const MappedColumn& column = mapping_.columns[i];

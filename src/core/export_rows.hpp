@@ -14,10 +14,21 @@
 
 namespace connector {
 
-enum class SkipReason { NoIdentifier, InvalidEmail, InvalidPhone, IncompleteNameAndAddress };
-inline constexpr std::size_t skip_reason_count = 4;
+enum class SkipReason {
+  NoIdentifier,
+  InvalidEmail,
+  InvalidPhone,
+  IncompleteNameAndAddress,
+  ValueTooLong,
+};
+inline constexpr std::size_t skip_reason_count = 5;
 
-// "no_identifier", "invalid_email", "invalid_phone", "incomplete_name_and_address"
+// No identifier is longer than this (in UTF-8 bytes): a row with a longer
+// value is skipped as value_too_long, whatever the value's key.
+inline constexpr std::size_t kMaxValueBytes = 1024;
+
+// "no_identifier", "invalid_email", "invalid_phone", "incomplete_name_and_address",
+// "value_too_long"
 const char* skip_reason_name(SkipReason reason) noexcept;
 
 class RowEncoder {

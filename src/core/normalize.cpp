@@ -181,7 +181,12 @@ bool country(std::string_view value, std::string& out) {
   return false;
 }
 
+// MADID and EXTERN_ID leave unhashed, exactly as given: a value longer than
+// any real one would only make Meta refuse the whole batch, again and again.
+constexpr std::size_t kMaxUnhashedIdCodePoints = 256;
+
 bool mobile_advertiser_id(std::string_view value, std::string& out) {
+  if (unicode::code_point_count(value) > kMaxUnhashedIdCodePoints) return false;
   if (!unicode::lower_nfc(unicode::trim(value), out, Keep::Everything)) return false;
   // A MADID is sent unhashed: a value that is already a SHA-256 is not one.
   return !out.empty() && !looks_like_sha256_hex(out);
@@ -189,7 +194,8 @@ bool mobile_advertiser_id(std::string_view value, std::string& out) {
 
 bool extern_id(std::string_view value, std::string& out) {
   // Sent byte for byte as stored: Meta matches it only in the identical form.
-  if (unicode::trim(value).empty()) return false;
+  if (unicode::trim(value).empty() || unicode::code_point_count(value) > kMaxUnhashedIdCodePoints)
+    return false;
   out.assign(value);
   return true;
 }

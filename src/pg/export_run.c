@@ -22,6 +22,7 @@
 #include "catalog/pg_class.h"
 #include "commands/async.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
@@ -47,6 +48,8 @@
 #include "settings.h"
 
 #define FETCH_ROWS 1000
+/* What one fetch of the segment may hold: the read is bounded by bytes, not rows. */
+#define READ_BUDGET_BYTES (8 * 1024 * 1024)
 
 /* A mirror run that would remove more than connector.mirror_max_removal allows. */
 #define ERRCODE_MIRROR_REMOVAL_LIMIT MAKE_SQLSTATE('U', 'C', '0', '0', '1')
@@ -304,6 +307,10 @@ spool_row(BufFile *file, const char *row, size_t length)
 {
 	uint32		header = (uint32) length;
 
+	/* Values are capped (CONNECTOR_MAX_VALUE_BYTES), so no row comes near this. */
+	if (length > PG_UINT32_MAX)
+		elog(ERROR, "export row of %zu bytes does not fit the spool", length);
+
 	BufFileWrite(file, &header, sizeof(header));
 	BufFileWrite(file, (void *) row, length);
 }
@@ -477,6 +484,51 @@ diff_against_ledger(Run *run, const char *schema)
 }
 
 /*
+ * The query that reads a segment: each mapped column as text, NULL when it is
+ * longer than CONNECTOR_MAX_VALUE_BYTES (measured without detoasting it, so a
+ * huge value is never fetched), and a last column saying whether any was.
+ * Outside a UTF-8 database values arrive converted to UTF-8, as fb_hash()
+ * converts them, so that an export sends exactly what fb_hash() returns.
+ */
+static char *
+segment_query(const char *segment, Relation relation, int mapped)
+{
+	StringInfoData query;
+	StringInfoData too_long;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	int			i;
+
+	initStringInfo(&query);
+	initStringInfo(&too_long);
+	appendStringInfoString(&query, "SELECT ");
+	for (i = 0; i < mapped; i++)
+	{
+		const char *column = quote_identifier(live_column_name(relation,
+															   connector_export_encoder_column(resources.encoder, i)));
+		char	   *text = psprintf("(%s)::pg_catalog.text", column);
+		char	   *fits = psprintf("pg_catalog.octet_length(%s) OPERATOR(pg_catalog.<=) %d",
+									text, CONNECTOR_MAX_VALUE_BYTES);
+
+		appendStringInfo(&query, "CASE WHEN %s THEN %s END, ", fits,
+						 utf8 ? text : psprintf("pg_catalog.convert_to(%s, 'UTF8')", text));
+		appendStringInfo(&too_long, "%sNOT %s", i > 0 ? " OR " : "", fits);
+	}
+	appendStringInfo(&query, "COALESCE(%s, false) FROM %s", too_long.data, segment);
+	return query.data;
+}
+
+/* Rows per fetch, so that one fetch of values at their longest fits READ_BUDGET_BYTES. */
+static int
+rows_per_fetch(int mapped)
+{
+	int			value_bytes = CONNECTOR_MAX_VALUE_BYTES *
+		(GetDatabaseEncoding() == PG_UTF8 ? 1 : pg_encoding_max_length(PG_UTF8));
+	int			row_bytes = mapped * (value_bytes + VARHDRSZ) + 64;	/* + the tuple's own */
+
+	return Max(1, Min(FETCH_ROWS, READ_BUDGET_BYTES / row_bytes));
+}
+
+/*
  * After a replace the audience is exactly the segment: so is the ledger, so
  * that a later mirror run of the export starts from what the replace made.
  */
@@ -515,7 +567,8 @@ read_segment(Run *run, ExportProgress *progress)
 {
 	RequesterScope requester;
 	Relation	relation;
-	StringInfoData query;
+	char	   *query;
+	int			fetch_rows;
 	Portal		portal;
 	int			mapped;
 	int			i;
@@ -544,23 +597,18 @@ read_segment(Run *run, ExportProgress *progress)
 	require_unhashed_keys_allowed(resources.encoder, run->segment, run->destination_name,
 								  run->unhashed_keys_allowed);
 	mapped = connector_export_encoder_column_count(resources.encoder);
-	initStringInfo(&query);
-	appendStringInfoString(&query, "SELECT ");
-	for (i = 0; i < mapped; i++)
-		appendStringInfo(&query, "%s(%s)::pg_catalog.text", i > 0 ? ", " : "",
-						 quote_identifier(live_column_name(relation,
-														   connector_export_encoder_column(resources.encoder, i))));
-	appendStringInfo(&query, " FROM %s", run->segment);
+	query = segment_query(run->segment, relation, mapped);
 	relation_close(relation, NoLock);
+	fetch_rows = rows_per_fetch(mapped);
 
 	values = palloc(sizeof(char *) * mapped);
 	lengths = palloc(sizeof(size_t) * mapped);
-	portal = SPI_cursor_open_with_args(NULL, query.data, 0, NULL, NULL, NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
 	for (;;)
 	{
 		uint64		row;
 
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		SPI_cursor_fetch(portal, true, fetch_rows);
 		if (SPI_processed == 0)
 			break;
 		for (row = 0; row < SPI_processed; row++)
@@ -570,10 +618,17 @@ read_segment(Run *run, ExportProgress *progress)
 			const char *row_json;
 			size_t		row_json_len;
 			int			skip_reason;
+			bool		isnull;
+
+			run->rows_read++;
+			if (DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, mapped + 1, &isnull)))
+			{
+				run->skipped[CONNECTOR_SKIP_VALUE_TOO_LONG]++;
+				continue;
+			}
 
 			for (i = 0; i < mapped; i++)
 			{
-				bool		isnull;
 				Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, i + 1, &isnull);
 
 				if (isnull)
@@ -610,7 +665,6 @@ read_segment(Run *run, ExportProgress *progress)
 				case CONNECTOR_ERROR:
 					raise_core_error(&status);
 			}
-			run->rows_read++;
 		}
 		if (progress != NULL)
 			pg_atomic_write_u64(&progress->rows_read, run->rows_read);

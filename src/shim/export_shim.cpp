@@ -140,6 +140,10 @@ extern "C" const char* connector_export_encoder_unhashed_keys(
   return encoder->unhashed_keys.c_str();
 }
 
+static_assert(CONNECTOR_SKIP_REASONS == connector::skip_reason_count);
+static_assert(CONNECTOR_SKIP_VALUE_TOO_LONG == static_cast<int>(connector::SkipReason::ValueTooLong));
+static_assert(CONNECTOR_MAX_VALUE_BYTES == connector::kMaxValueBytes);
+
 extern "C" const char* connector_skip_reason_name(int reason) noexcept {
   return connector::skip_reason_name(static_cast<connector::SkipReason>(reason));
 }

@@ -3,6 +3,7 @@ audience ends up holding exactly what the segment should produce (computed in
 SQL with fb_hash), batches carry Meta's session fields, errors before sending
 send nothing, and throttling, 5xx and expired tokens do what they should."""
 
+import json
 import subprocess
 import unittest
 
@@ -175,6 +176,61 @@ class Memory(unittest.TestCase):
         self.assertGreater(small, 0)
         # Ten times the rows; the memory is the batches in flight, not the segment.
         self.assertLess(large, small + 30 * 1024, f"20,000 rows: {small} kB, 200,000 rows: {large} kB")
+
+
+class HostileValues(unittest.TestCase):
+    def test_huge_values_are_skipped_without_ever_being_held(self):
+        sql("""CREATE VIEW huge_values AS
+               SELECT CASE WHEN i <= 300 THEN repeat('x', 2000000) || i || '@example.com'
+                           ELSE format('fine%s@example.com', i) END AS email,
+                      NULL::text AS phone, NULL::text AS first_name
+               FROM generate_series(1, 1300) AS i;""")
+        peak = peak_worker_memory_kb("SELECT fb_export_segment('huge_values', 'meta_main', mode => 'add',"
+                                     " audience_name => 'huge values', wait => true)")
+        run = run_row(int(sql("SELECT max(run_id) FROM connector.runs")))
+        self.assertEqual(run["status"], "succeeded", run)
+        self.assertEqual((run["rows_read"], run["rows_sent"]), ("1300", "1000"))
+        self.assertEqual(json.loads(run["rows_skipped"]), {"value_too_long": 300})
+        # 300 values of 2 MB read 1,000 rows at a time would be 600 MB.
+        self.assertLess(peak, 150 * 1024, f"peak private memory {peak} kB")
+
+
+class Latin1Database(unittest.TestCase):
+    """An export from a LATIN1 database sends, for every key, what fb_hash returns there."""
+
+    LATIN1 = "connector_latin1"
+
+    def setUp(self):
+        subprocess.run(["dropdb", "--if-exists", self.LATIN1], check=True)
+        subprocess.run(["createdb", "-E", "LATIN1", "-T", "template0", "--locale=C", self.LATIN1], check=True)
+
+    def tearDown(self):
+        subprocess.run(["dropdb", "--if-exists", self.LATIN1], check=True)
+
+    def test_accented_values_are_sent_as_fb_hash_computes_them(self):
+        def latin1(statement):
+            return psql("SET client_encoding = 'UTF8';" + statement, database=self.LATIN1, timeout=120)
+        latin1(f"""CREATE EXTENSION connector;
+                    SELECT fb_create_destination('meta_latin1', '{ACCOUNT}', '{TOKEN}', consent => true);
+                    CREATE TABLE people (email text, first_name text, last_name text, city text);
+                    INSERT INTO people VALUES
+                      ('Jörg.Müller@Exämple.com', 'Jörg', 'Müller', 'Zürich'),
+                      ('andre@example.fr', 'André', 'Lefèvre', 'Besançon'),
+                      ('noel@example.es', 'Noël', 'Núñez', 'Cádiz');
+                    CREATE VIEW accented AS SELECT * FROM people;""")
+        run_id = int(latin1("SELECT fb_export_segment('accented', 'meta_latin1', mode => 'add', wait => true)"))
+        audience = latin1(f"SELECT audience_id FROM fb_export_runs WHERE run_id = {run_id}")
+        expected = latin1("""SELECT json_build_object(
+            'schema', json_build_array('EMAIL', 'FN', 'LN', 'CT'),
+            'data', json_agg(json_build_array(coalesce(fb_hash('EMAIL', email), ''),
+                                              fb_hash('FN', first_name), fb_hash('LN', last_name),
+                                              fb_hash('CT', city))))
+            FROM people""")
+        answer = sim(f"/_sim/audiences/{audience}/compare", json.loads(expected))
+        self.assertTrue(answer["equal"], answer)
+        self.assertEqual(answer["matched"], 3)
+        # And fb_hash agrees across encodings: the same hash as in a UTF-8 database.
+        self.assertEqual(latin1("SELECT fb_hash('FN', 'Jörg')"), psql("SELECT fb_hash('FN', 'Jörg')", database=DATABASE))
 
 
 class MirrorMode(unittest.TestCase):

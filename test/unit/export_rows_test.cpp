@@ -96,6 +96,17 @@ TEST(ExportMapping, UnhashedKeysAreSentOnlyWhenMappedOnPurpose) {
   EXPECT_EQ(unhashed_key_names(mapped), "MADID, EXTERN_ID");
 }
 
+TEST(RowEncoder, ARowWithAValueLongerThanAnyIdentifierIsSkipped) {
+  auto mapping = resolve_mapping("s", {"email", "first_name"}, "", "");
+  RowEncoder encoder(mapping);
+  std::vector<std::string> cells;
+  EXPECT_EQ(encoder.encode({"mary@example.com", std::string(kMaxValueBytes, 'b')}, cells),
+            std::nullopt);
+  EXPECT_EQ(encoder.encode({"mary@example.com", std::string(kMaxValueBytes + 1, 'b')}, cells),
+            SkipReason::ValueTooLong);
+  EXPECT_STREQ(skip_reason_name(SkipReason::ValueTooLong), "value_too_long");
+}
+
 TEST(RowEncoder, InvalidValuesAreEmptyCellsAndRowsWithoutIdentifierAreSkipped) {
   auto mapping = resolve_mapping("s", {"email", "phone", "gender"}, "", "");
   RowEncoder encoder(mapping);

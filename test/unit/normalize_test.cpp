@@ -226,6 +226,14 @@ TEST(UnhashedKeys, MadidLowercasedExternIdVerbatim) {
   EXPECT_EQ(hashed("EXTERN_ID", "crm-000123"), "crm-000123");
   EXPECT_EQ(hashed("EXTERN_ID", " CRM 7 "), " CRM 7 ");
   EXPECT_EQ(hashed("EXTERN_ID", "   "), kNull);
+  // Longer than any real one: Meta would refuse the batch that carried it.
+  std::string e_acute = "\xc3\xa9";
+  std::string longest;
+  for (int i = 0; i < 256; ++i) longest += e_acute;
+  EXPECT_EQ(hashed("EXTERN_ID", longest), longest);
+  EXPECT_EQ(hashed("EXTERN_ID", longest + e_acute), kNull);
+  EXPECT_EQ(hashed("MADID", std::string(256, 'a')), std::string(256, 'a'));
+  EXPECT_EQ(hashed("MADID", std::string(257, 'a')), kNull);
   EXPECT_EQ(hashed("MADID", ""), kNull);
 }
 
