@@ -15,16 +15,18 @@ DATA = $(wildcard sql/install/*.sql)
 REGRESS = identifiers identifier_errors parallel_hashing server_encodings destinations
 
 PG_CPPFLAGS = -Isrc/shim
-PG_CFLAGS = -Werror
+# Only what PostgreSQL looks up (PG_MODULE_MAGIC, _PG_init, the fmgr entry
+# points, the background workers' mains) is exported from the module.
+PG_CFLAGS = -Werror -fvisibility=hidden
 
-CORE_SOURCES = $(wildcard src/core/*.cpp src/shim/*.cpp)
+CORE_SOURCES = $(wildcard src/core/*.cpp src/core/*/*.cpp src/shim/*.cpp)
 CORE_OBJECTS = $(CORE_SOURCES:.cpp=.o)
 CORE_ARCHIVE = src/libconnector_core.a
 CORE_CXXFLAGS = -std=c++17 -O2 -g -fPIC -fvisibility=hidden -MMD -MP \
 	-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror \
 	-Isrc/core -Isrc/shim
 
-SHLIB_LINK = $(CORE_ARCHIVE) -lphonenumber -lutf8proc -lcurl -lcrypto -lstdc++
+SHLIB_LINK = -Wl,--exclude-libs,ALL $(CORE_ARCHIVE) -lphonenumber -lutf8proc -lcurl -lcrypto -lstdc++
 EXTRA_CLEAN = $(CORE_OBJECTS) $(CORE_OBJECTS:.o=.d) $(CORE_ARCHIVE)
 
 PG_CONFIG ?= pg_config

@@ -9,14 +9,15 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "module.h"
 #include "utils/builtins.h"
 
 #include "core_errors.h"
 #include "destinations.h"
 #include "privileged.h"
 
-PG_FUNCTION_INFO_V1(fb_list_audiences);
-PG_FUNCTION_INFO_V1(fb_create_audience);
+CONNECTOR_SQL_FUNCTION(fb_list_audiences);
+CONNECTOR_SQL_FUNCTION(fb_create_audience);
 
 static Datum
 text_or_null(const char *value, bool *isnull)

@@ -5,13 +5,14 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "module.h"
 
 #include "launcher.h"
 #include "settings.h"
 
 PG_MODULE_MAGIC;
 
-void		_PG_init(void);
+PGDLLEXPORT void _PG_init(void);
 
 void
 _PG_init(void)

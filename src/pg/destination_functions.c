@@ -18,57 +18,25 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "module.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 
 #include "core_errors.h"
 #include "destinations.h"
+#include "destination_admin.h"
 #include "privileged.h"
+#include "run_records.h"
 #include "settings.h"
+#include "sql_args.h"
 
-PG_FUNCTION_INFO_V1(fb_create_destination);
-PG_FUNCTION_INFO_V1(fb_alter_destination);
-PG_FUNCTION_INFO_V1(fb_verify_destination);
-PG_FUNCTION_INFO_V1(fb_drop_destination);
-PG_FUNCTION_INFO_V1(fb_grant_destination);
-PG_FUNCTION_INFO_V1(fb_revoke_destination);
+CONNECTOR_SQL_FUNCTION(fb_create_destination);
+CONNECTOR_SQL_FUNCTION(fb_alter_destination);
+CONNECTOR_SQL_FUNCTION(fb_drop_destination);
+CONNECTOR_SQL_FUNCTION(fb_grant_destination);
+CONNECTOR_SQL_FUNCTION(fb_revoke_destination);
 
-#define MAX_SECRET_LENGTH 4096
-
-static int64 spi_int64(const char *query, int nargs, Oid *argtypes, Datum *values);
-
-/* Runs body(fcinfo); any error it raises is re-raised without statement and context. */
-static Datum
-without_statement_in_errors(PGFunction body, FunctionCallInfo fcinfo)
-{
-	MemoryContext context = CurrentMemoryContext;
-	Datum		result = (Datum) 0;
-
-	PG_TRY();
-	{
-		result = body(fcinfo);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(context);
-		error = CopyErrorData();
-		FlushErrorState();
-		error->hide_stmt = true;
-		error->hide_ctx = true;
-		ReThrowError(error);
-	}
-	PG_END_TRY();
-	return result;
-}
-
-static char *
-text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
 
 static void
 check_destination_name(const char *name)
@@ -104,132 +72,6 @@ normalized_ad_account_id(const char *ad_account_id)
 				 errmsg("\"%s\" is not a valid ad account id", ad_account_id ? ad_account_id : ""),
 				 errhint("Use act_ followed by the account's digits, or the digits alone, as Meta Ads Manager shows them.")));
 	return pstrdup(digits);
-}
-
-/*
- * A secret must be printable ASCII without spaces: it travels in an HTTP
- * header, where a line break would be an injection. The value is never shown.
- */
-static void
-check_secret(const char *secret, const char *what, const char *destination)
-{
-	size_t		length = strlen(secret);
-	size_t		i;
-
-	if (length == 0 || length > MAX_SECRET_LENGTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the %s for destination \"%s\" is empty or too long", what, destination)));
-	for (i = 0; i < length; i++)
-		if (secret[i] <= ' ' || secret[i] > '~')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the %s for destination \"%s\" contains spaces or characters that are not printable ASCII",
-							what, destination),
-					 errhint("Paste the value exactly as Meta Business Settings shows it.")));
-}
-
-/*
- * Reads a secret from a file on the database server, so that it never appears
- * in SQL text, the server log or pg_stat_activity. Surrounding whitespace and
- * a trailing newline are removed.
- */
-static char *
-read_secret_file(const char *path, const char *what, const char *destination)
-{
-	FILE	   *file;
-	char	   *buffer = palloc(MAX_SECRET_LENGTH + 2);
-	size_t		length;
-	char	   *start;
-
-	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read the %s of destination \"%s\" from a file", what, destination),
-				 errhint("Reading server files needs superuser or membership in pg_read_server_files.")));
-	file = AllocateFile(path, "r");
-	if (file == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open the %s file \"%s\" for destination \"%s\": %m", what, path, destination)));
-	length = fread(buffer, 1, MAX_SECRET_LENGTH + 1, file);
-	FreeFile(file);
-	if (length > MAX_SECRET_LENGTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the %s file \"%s\" is larger than %d bytes", what, path, MAX_SECRET_LENGTH)));
-	buffer[length] = '\0';
-	while (length > 0 && isspace((unsigned char) buffer[length - 1]))
-		buffer[--length] = '\0';
-	for (start = buffer; isspace((unsigned char) *start); start++)
-		;
-	return start;
-}
-
-/* The secret from the argument or the file, never both. */
-static char *
-secret_from(const char *literal, const char *path, const char *what, const char *destination)
-{
-	char	   *secret;
-
-	if (literal != NULL && path != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give the %s for destination \"%s\" either as a value or as a file, not both",
-						what, destination)));
-	if (literal == NULL && path == NULL)
-		return NULL;
-	secret = path != NULL ? read_secret_file(path, what, destination) : pstrdup(literal);
-	check_secret(secret, what, destination);
-	return secret;
-}
-
-/*
- * Seals a secret of a destination. Runs in the privileged scope. A missing
- * key file is created only while no other destination holds a secret: one
- * sealed under a lost key must never be stranded by a new key made silently.
- */
-static bytea *
-seal(const char *plaintext, int64 destination_id, const char *field)
-{
-	char	   *context = psprintf("destination/" INT64_FORMAT "/%s", destination_id, field);
-	const char *out;
-	size_t		out_len;
-	ConnectorStatus status;
-	bytea	   *sealed;
-	bool		only_secrets = spi_int64("SELECT pg_catalog.count(*) FROM connector.destinations"
-										 " WHERE destination_id OPERATOR(pg_catalog.<>) $1",
-										 1, (Oid[]) {INT8OID},
-										 (Datum[]) {Int64GetDatum(destination_id)}) == 0;
-
-	const char *key_path = key_file_path();
-	bool		creates_key = only_secrets && access(key_path, F_OK) != 0;
-
-	if (connector_seal_secret(key_path, only_secrets, plaintext, strlen(plaintext), context,
-							  &out, &out_len, &status) == CONNECTOR_ERROR)
-		raise_core_error(&status);
-	/* Said aloud: other databases of the cluster may hold secrets under a key that was lost. */
-	if (creates_key)
-		ereport(LOG,
-				(errmsg("connector: created the key file \"%s\" for the secrets of destinations", key_path),
-				 errhidestmt(true), errhidecontext(true)));
-	sealed = palloc(VARHDRSZ + out_len);
-	SET_VARSIZE(sealed, VARHDRSZ + out_len);
-	memcpy(VARDATA(sealed), out, out_len);
-	return sealed;
-}
-
-/* Checks the credentials against the Graph API; raises what it finds. */
-static void
-verify_credentials(const char *destination, const char *ad_account_id,
-				   const char *access_token, const char *app_secret)
-{
-	DestinationCredentials credentials = {(char *) access_token, (char *) app_secret};
-	ConnectorGraphConfig config = graph_config(&credentials);
-	ConnectorStatus status;
-
-	if (connector_verify_account(&config, destination, ad_account_id, &status) == CONNECTOR_ERROR)
-		raise_graph_error(&status);
 }
 
 static int64
@@ -463,78 +305,6 @@ fb_alter_destination(PG_FUNCTION_ARGS)
 	return without_statement_in_errors(alter_destination, fcinfo);
 }
 
-static void
-record_check(int64 destination_id, const char *status, const char *detail)
-{
-	PrivilegedScope scope;
-	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		values[3] = {Int64GetDatum(destination_id), CStringGetTextDatum(status),
-	(Datum) 0};
-	char		nulls[3] = "  n";
-
-	if (detail != NULL)
-	{
-		values[2] = CStringGetTextDatum(detail);
-		nulls[2] = ' ';
-	}
-	SPI_connect();
-	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("UPDATE connector.destinations SET status = $2, status_detail = $3,"
-							  " verified_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ok' THEN pg_catalog.now()"
-							  " ELSE verified_at END WHERE destination_id OPERATOR(pg_catalog.=) $1",
-							  3, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update connector.destinations");
-	leave_privileged_scope(&scope);
-	SPI_finish();
-}
-
-/*
- * fb_verify_destination(name) RETURNS boolean: checks the stored credentials
- * again (daily from pg_cron, for instance) and records the outcome in
- * fb_destinations. A Graph API refusal is a WARNING and false, so that the
- * recorded status survives; local problems are errors.
- */
-static Datum
-verify_destination(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_arg(fcinfo, 0);
-	Destination *destination;
-	DestinationCredentials credentials;
-	ConnectorGraphConfig config;
-	ConnectorStatus status;
-	ConnectorResult result;
-
-	require_destination_admin("verify destinations");
-	destination = load_usable_destination(name);
-	credentials = open_credentials(destination);
-	config = graph_config(&credentials);
-	result = connector_verify_account(&config, name, destination->ad_account_id, &status);
-	forget_credentials(&credentials);
-	if (result != CONNECTOR_ERROR)
-	{
-		record_check(destination->id, "ok", NULL);
-		PG_RETURN_BOOL(true);
-	}
-	CHECK_FOR_INTERRUPTS();
-	if (strncmp(status.sqlstate, "08", 2) == 0 || strcmp(status.sqlstate, "58000") == 0)
-		raise_core_error(&status);	/* could not ask: the recorded status stands */
-	record_check(destination->id,
-				 strcmp(status.sqlstate, "28000") == 0 ? "needs_reauth" : "error",
-				 status.message);
-	ereport(WARNING,
-			(errcode(MAKE_SQLSTATE(status.sqlstate[0], status.sqlstate[1], status.sqlstate[2],
-								   status.sqlstate[3], status.sqlstate[4])),
-			 errmsg("%s", status.message),
-			 status.hint[0] ? errhint("%s", status.hint) : 0));
-	PG_RETURN_BOOL(false);
-}
-
-Datum
-fb_verify_destination(PG_FUNCTION_ARGS)
-{
-	return without_statement_in_errors(verify_destination, fcinfo);
-}
-
 /*
  * fb_drop_destination(name, delete_audiences): removes the destination and
  * its secrets. With delete_audiences, the audiences connector created for it
@@ -597,20 +367,7 @@ drop_destination(PG_FUNCTION_ARGS)
 	SPI_connect();
 	enter_privileged_scope(&scope);
 	/* Its runs go with it: queued ones are deleted, running ones are stopped. */
-	if (SPI_execute_with_args("SELECT r.worker_pid FROM connector.runs r"
-							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
-							  " JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) r.worker_pid"
-							  " WHERE e.destination_id OPERATOR(pg_catalog.=) $1"
-							  " AND r.status OPERATOR(pg_catalog.=) 'running'"
-							  " AND a.backend_type OPERATOR(pg_catalog.=) 'connector export'",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read connector.runs");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		kill(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)), SIGTERM);
-	}
+	stop_destination_exports(destination->id);
 	if (SPI_execute_with_args("DELETE FROM connector.destinations WHERE destination_id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete from connector.destinations");

@@ -109,10 +109,16 @@ load_usable_destination(const char *name)
 	return destination;
 }
 
+char *
+secret_context(int64 destination_id, const char *field)
+{
+	return psprintf("destination/" INT64_FORMAT "/%s", destination_id, field);
+}
+
 static char *
 open_sealed(const bytea *sealed, int64 destination_id, const char *field, const char *description)
 {
-	char	   *context = psprintf("destination/" INT64_FORMAT "/%s", destination_id, field);
+	char	   *context = secret_context(destination_id, field);
 	const char *out;
 	size_t		out_len;
 	ConnectorStatus status;

@@ -33,6 +33,12 @@ typedef struct DestinationCredentials
 
 extern DestinationCredentials open_credentials(const Destination *destination);
 
+/*
+ * What a sealed secret is bound to ("destination/42/access_token"): sealing
+ * and opening must always agree, so both use this.
+ */
+extern char *secret_context(int64 destination_id, const char *field);
+
 /* One secret each; open_app_secret is NULL when none is set. */
 extern char *open_access_token(const Destination *destination);
 extern char *open_app_secret(const Destination *destination);

@@ -22,13 +22,4 @@ typedef struct ExportRequest
 	char		mapping[FLEXIBLE_ARRAY_MEMBER];
 } ExportRequest;
 
-/* Saves the configuration and queues a run in the current transaction; returns its id. */
-extern int64 save_export_request(const ExportRequest *request);
-
-/* Starts a background worker for a queued run (from the launcher's sweeper). */
-extern void start_export_worker(int64 run_id);
-
-/* Runs the request in a new background worker and waits, relaying progress. */
-extern int64 run_request_and_wait(const ExportRequest *request);
-
 #endif							/* CONNECTOR_EXPORT_REQUEST_H */

@@ -6,7 +6,6 @@
 #define CONNECTOR_EXPORT_RUN_H
 
 #include "port/atomics.h"
-#include "utils/relcache.h"
 
 #include "connector_shim.h"
 
@@ -33,15 +32,5 @@ extern volatile sig_atomic_t export_cancel_requested;
  * recorded, not raised. progress may be NULL.
  */
 extern void run_export(int64 run_id, ExportProgress *progress);
-
-/* An encoder for a segment's columns; raises the mapping's error if it does not fit. */
-extern struct ConnectorExportEncoder *encoder_for_relation(Relation relation, const char *segment,
-														   const char *mapping,
-														   const char *key_identifier);
-
-/* Raises 42501 when the encoder sends unhashed keys that the destination does not allow. */
-extern void require_unhashed_keys_allowed(const struct ConnectorExportEncoder *encoder,
-										  const char *segment, const char *destination,
-										  bool allowed);
 
 #endif							/* CONNECTOR_EXPORT_RUN_H */

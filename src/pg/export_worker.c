@@ -14,6 +14,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "module.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
@@ -26,10 +27,11 @@
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
-#include "export_request.h"
+#include "export_worker.h"
 #include "launcher.h"
 #include "privileged.h"
 #include "requester_scope.h"
+#include "run_records.h"
 #include "settings.h"
 
 PGDLLEXPORT void connector_export_worker_main(Datum main_arg);
@@ -82,154 +84,6 @@ apply_settings(const char *settings)
 		*tab = '\0';
 		SetConfigOption(line, tab + 1, PGC_SUSET, PGC_S_SESSION);
 	}
-}
-
-/* The role's name for a message, or its OID once it was dropped. */
-static char *
-role_name_or_oid(Oid role)
-{
-	char	   *name = GetUserNameFromId(role, true);
-
-	return name != NULL ? name : psprintf("with OID %u", role);
-}
-
-/*
- * An audience named by id must not be one that another role's export manages
- * (or that connector created for another role): an exporter acts only
- * through its own exports.
- */
-static void
-require_audience_not_of_another(const ExportRequest *request, int64 destination_id, bool admin)
-{
-	uint64		i;
-
-	if (request->audience_id[0] == '\0' || admin)
-		return;
-	if (SPI_execute_with_args("SELECT owner::pg_catalog.oid FROM connector.exports"
-							  " WHERE destination_id OPERATOR(pg_catalog.=) $1 AND audience_id OPERATOR(pg_catalog.=) $2"
-							  " UNION ALL SELECT created_by::pg_catalog.oid FROM connector.audiences"
-							  " WHERE destination_id OPERATOR(pg_catalog.=) $1 AND audience_id OPERATOR(pg_catalog.=) $2",
-							  2, (Oid[]) {INT8OID, TEXTOID},
-							  (Datum[]) {Int64GetDatum(destination_id), CStringGetTextDatum(request->audience_id)},
-							  NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read connector.exports");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-
-		if (!has_privs_of_role(request->requested_by, owner))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("audience %s of destination \"%s\" belongs to an export of role %s",
-							request->audience_id, request->destination, role_name_or_oid(owner)),
-					 errhint("Leave audience_id out to have an audience of your own created, or ask a member of connector_admin.")));
-	}
-}
-
-/*
- * Saves the configuration and queues a run, as the role that asked. The
- * export of a segment to an audience name belongs to the role that created
- * it: another exporter gets a clear refusal, never a change to it; an admin
- * may change any. The run pins the configuration it will execute.
- */
-int64
-save_export_request(const ExportRequest *request)
-{
-	PrivilegedScope scope;
-	Oid			requester = request->requested_by;
-	bool		admin = is_destination_admin(requester);
-	/*
-	 * $1-$3 the export's key, $4-$7 its configuration, $8 the requester, $9
-	 * an existing export, $10 the caller's connector.mirror_max_removal
-	 */
-	Oid			types[10] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, REGROLEOID, INT8OID,
-	FLOAT4OID};
-	Datum		values[10];
-	char		nulls[10];
-	bool		isnull;
-	int64		export_id = 0;
-	Datum		saved_audience = (Datum) 0;
-	bool		saved_audience_null = true;
-	int64		run_id;
-
-	SPI_connect();
-	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("SELECT destination_id FROM connector.destinations WHERE name OPERATOR(pg_catalog.=) $1",
-							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(request->destination)},
-							  NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("destination \"%s\" does not exist", request->destination)));
-	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	require_audience_not_of_another(request, DatumGetInt64(values[1]), admin);
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = CStringGetTextDatum(request->segment);
-	values[2] = CStringGetTextDatum(request->audience_name);
-	values[3] = request->mapping_length > 0 ? CStringGetTextDatum(request->mapping) : (Datum) 0;
-	nulls[3] = request->mapping_length > 0 ? ' ' : 'n';
-	values[4] = CStringGetTextDatum(request->key_identifier);
-	nulls[4] = request->key_identifier[0] ? ' ' : 'n';
-	values[5] = CStringGetTextDatum(request->mode);
-	values[6] = CStringGetTextDatum(request->audience_id);
-	nulls[6] = request->audience_id[0] ? ' ' : 'n';
-	values[7] = ObjectIdGetDatum(requester);
-	values[8] = (Datum) 0;
-	values[9] = Float4GetDatum((float4) connector_mirror_max_removal);
-	while (export_id == 0)
-	{
-		if (SPI_execute_with_args("SELECT export_id, owner::pg_catalog.oid FROM connector.exports"
-								  " WHERE segment OPERATOR(pg_catalog.=) $1 AND destination_id OPERATOR(pg_catalog.=) $2"
-								  " AND audience_name OPERATOR(pg_catalog.=) $3 FOR UPDATE",
-								  3, types, values, nulls, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read connector.exports");
-		if (SPI_processed == 1)
-		{
-			Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-
-			if (!admin && !has_privs_of_role(requester, owner))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("the export of segment %s to audience \"%s\" of destination \"%s\" belongs to role %s",
-								request->segment, request->audience_name, request->destination,
-								role_name_or_oid(owner)),
-						 errhint("Export it under an audience name of your own (audience_name => '...'); only its owner or a member of connector_admin may change this export.")));
-			values[8] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			if (SPI_execute_with_args("UPDATE connector.exports SET audience_id = COALESCE($7, audience_id),"
-									  " mapping = $4::pg_catalog.jsonb, key_identifier = $5, mode = $6,"
-									  " updated_at = pg_catalog.now()"
-									  " WHERE export_id OPERATOR(pg_catalog.=) $9 RETURNING export_id, audience_id",
-									  9, types, values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
-				elog(ERROR, "could not update connector.exports");
-		}
-		else if (SPI_execute_with_args("INSERT INTO connector.exports (segment, destination_id, audience_name,"
-									   " mapping, key_identifier, mode, audience_id, owner)"
-									   " VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6, $7, $8)"
-									   " ON CONFLICT DO NOTHING RETURNING export_id, audience_id",
-									   8, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "could not insert into connector.exports");
-		/* Nothing inserted: another session created it meanwhile; look again. */
-		if (SPI_processed == 1)
-		{
-			export_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			saved_audience = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &saved_audience_null);
-		}
-	}
-
-	/* The run pins what it will execute: mode, mapping, key identifier, audience. */
-	values[6] = saved_audience;
-	nulls[6] = saved_audience_null ? 'n' : ' ';
-	values[8] = Int64GetDatum(export_id);
-	if (SPI_execute_with_args("INSERT INTO connector.runs (export_id, requested_by, mode, mapping,"
-							  " key_identifier, audience_id, mirror_max_removal)"
-							  " VALUES ($9, $8, $6, $4::pg_catalog.jsonb, $5, $7, $10) RETURNING run_id",
-							  10, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not insert into connector.runs");
-	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	leave_privileged_scope(&scope);
-	SPI_finish();
-	return run_id;
 }
 
 /*

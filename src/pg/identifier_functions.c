@@ -7,16 +7,17 @@
 
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "module.h"
 #include "utils/builtins.h"
 
 #include "connector_shim.h"
 #include "core_errors.h"
 
-PG_FUNCTION_INFO_V1(fb_normalize);
-PG_FUNCTION_INFO_V1(fb_hash);
-PG_FUNCTION_INFO_V1(fb_normalize_phone);
-PG_FUNCTION_INFO_V1(fb_hash_phone);
-PG_FUNCTION_INFO_V1(fb_hash_email);
+CONNECTOR_SQL_FUNCTION(fb_normalize);
+CONNECTOR_SQL_FUNCTION(fb_hash);
+CONNECTOR_SQL_FUNCTION(fb_normalize_phone);
+CONNECTOR_SQL_FUNCTION(fb_hash_phone);
+CONNECTOR_SQL_FUNCTION(fb_hash_email);
 
 /* The key of the previous call, kept in fn_extra: the key is nearly always constant. */
 typedef struct KeyCache

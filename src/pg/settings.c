@@ -8,6 +8,7 @@
 
 #include <limits.h>
 
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -228,4 +229,28 @@ key_file_path(void)
 				 errdetail("A base backup or a copy of the data directory would hold the key next to the secrets it protects."),
 				 errhint("Move the key file outside the data directory and set connector.key_file to its absolute path.")));
 	return connector_key_file;
+}
+
+/*
+ * The connector.* settings a waited run takes from the session that waits
+ * for it, as "name\tvalue\n" lines: the run behaves as that session.
+ */
+void
+capture_export_settings(char *buffer, size_t size)
+{
+	static const char *const names[] = {
+		"connector.graph_api_url", "connector.graph_api_version", "connector.ca_file",
+		"connector.connect_timeout", "connector.request_timeout", "connector.batch_size",
+		"connector.max_parallel_requests", "connector.max_retries", "connector.retry_base_delay",
+		"connector.max_profiles_per_export", "connector.mirror_max_removal",
+	};
+	StringInfoData settings;
+	int			i;
+
+	initStringInfo(&settings);
+	for (i = 0; i < lengthof(names); i++)
+		appendStringInfo(&settings, "%s\t%s\n", names[i], GetConfigOption(names[i], false, false));
+	if (settings.len >= size)
+		elog(ERROR, "connector settings too long to hand to the export worker");
+	memcpy(buffer, settings.data, settings.len + 1);
 }

@@ -26,4 +26,7 @@ extern void define_settings(void);
 /* connector.key_file; raises an error naming the fix while it is unset or inside the data directory. */
 extern const char *key_file_path(void);
 
+/* The connector.* settings a waited run takes from the session that waits. */
+extern void capture_export_settings(char *buffer, size_t size);
+
 #endif							/* CONNECTOR_SETTINGS_H */

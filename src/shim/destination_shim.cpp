@@ -11,10 +11,10 @@
 
 #include "connector_shim.h"
 #include "errors.hpp"
-#include "graph_account.hpp"
-#include "key_file.hpp"
-#include "secret_box.hpp"
+#include "graph/graph_account.hpp"
 #include "graph_config.hpp"
+#include "secrets/key_file.hpp"
+#include "secrets/secret_box.hpp"
 #include "status.hpp"
 
 struct ConnectorAudienceList {

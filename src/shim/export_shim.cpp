@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "connector_shim.h"
-#include "export_rows.hpp"
-#include "export_sender.hpp"
+#include "export/export_rows.hpp"
+#include "export/export_sender.hpp"
 #include "graph_config.hpp"
 #include "status.hpp"
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "connector_shim.h"
-#include "graph_client.hpp"
+#include "graph/graph_client.hpp"
 
 namespace connector::shim {
 

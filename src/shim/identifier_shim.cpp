@@ -4,8 +4,8 @@
 
 #include "connector_shim.h"
 #include "fault_injection.hpp"
-#include "identifier.hpp"
-#include "keys.hpp"
+#include "identifiers/identifier.hpp"
+#include "identifiers/keys.hpp"
 #include "status.hpp"
 
 namespace {

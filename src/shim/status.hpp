@@ -9,7 +9,7 @@
 
 #include "connector_shim.h"
 #include "errors.hpp"
-#include "graph_client.hpp"
+#include "graph/graph_client.hpp"
 
 namespace connector::shim {
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "export_rows.hpp"
-#include "identifier.hpp"
-#include "keys.hpp"
-#include "sha256_hex.hpp"
+#include "export/export_rows.hpp"
+#include "identifiers/identifier.hpp"
+#include "identifiers/keys.hpp"
+#include "identifiers/sha256_hex.hpp"
 
 namespace {
 

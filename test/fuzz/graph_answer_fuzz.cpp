@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "bounded_json.hpp"
-#include "graph_error.hpp"
-#include "upload_engine.hpp"
+#include "graph/bounded_json.hpp"
+#include "graph/graph_error.hpp"
+#include "graph/upload_engine.hpp"
 
 namespace {
 

@@ -7,10 +7,10 @@
 #include <string>
 #include <string_view>
 
-#include "identifier.hpp"
-#include "keys.hpp"
-#include "sha256_hex.hpp"
-#include "unicode_text.hpp"
+#include "identifiers/identifier.hpp"
+#include "identifiers/keys.hpp"
+#include "identifiers/sha256_hex.hpp"
+#include "identifiers/unicode_text.hpp"
 
 namespace {
 

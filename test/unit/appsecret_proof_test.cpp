@@ -1,7 +1,7 @@
 // appsecret_proof against the four vectors of graph-api.md section 6.2 and
 // RFC 4231, so both forms match what Graph computes.
 
-#include "appsecret_proof.hpp"
+#include "graph/appsecret_proof.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // A hostile or broken endpoint answering with deeply nested JSON: refused
 // before it is parsed, never a stack overflow, in every parser of answers.
 
-#include "bounded_json.hpp"
+#include "graph/bounded_json.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "graph_error.hpp"
-#include "upload_engine.hpp"
+#include "graph/graph_error.hpp"
+#include "graph/upload_engine.hpp"
 
 namespace connector {
 namespace {

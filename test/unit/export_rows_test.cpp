@@ -1,14 +1,14 @@
 // Export mapping, row encoding and payload bodies: what reaches Meta for a
 // given segment row.
 
-#include "export_rows.hpp"
+#include "export/export_rows.hpp"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
-#include "identifier.hpp"
+#include "identifiers/identifier.hpp"
 
 namespace connector {
 namespace {

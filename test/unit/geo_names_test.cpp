@@ -1,6 +1,6 @@
 // COUNTRY and ST hash to a match only when they are exact codes, so a wrong or
 // missing table row silently costs match rate; these tests pin the data down.
-#include "geo_names.hpp"
+#include "identifiers/geo_names.hpp"
 
 #include <gtest/gtest.h>
 

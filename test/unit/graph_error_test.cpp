@@ -2,7 +2,7 @@
 // classifier as a real body would; then the bodies that are not what Meta
 // documents, and the usage headers of section 4.3.
 
-#include "graph_error.hpp"
+#include "graph/graph_error.hpp"
 
 #include <gtest/gtest.h>
 

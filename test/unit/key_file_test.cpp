@@ -2,7 +2,7 @@
 // processes racing to create it, and refused with a useful message whenever it
 // is unsafe or damaged, without ever echoing key material.
 
-#include "key_file.hpp"
+#include "secrets/key_file.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -6,7 +6,7 @@
 #include <ctime>
 
 #include "errors.hpp"
-#include "sha256_hex.hpp"
+#include "identifiers/sha256_hex.hpp"
 #include "test_support.hpp"
 
 namespace connector::testing {

@@ -4,7 +4,7 @@
 // context, any flipped bit, truncation, version) refused with its own message
 // and without leaking the secret.
 
-#include "secret_box.hpp"
+#include "secrets/secret_box.hpp"
 
 #include <gtest/gtest.h>
 

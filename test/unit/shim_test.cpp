@@ -10,8 +10,8 @@
 #include <string>
 
 #include "connector_shim.h"
-#include "key_file.hpp"
-#include "secret_box.hpp"
+#include "secrets/key_file.hpp"
+#include "secrets/secret_box.hpp"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "identifier.hpp"
-#include "keys.hpp"
+#include "identifiers/identifier.hpp"
+#include "identifiers/keys.hpp"
 
 namespace connector::testing {
 

@@ -4,7 +4,7 @@
 // CONNECTOR_SOURCE_DIR, else by walking up from the working directory, else
 // from this source file's compiled-in path.
 
-#include "upload_engine.hpp"
+#include "graph/upload_engine.hpp"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "errors.hpp"
-#include "graph_request.hpp"
-#include "sha256_hex.hpp"
+#include "graph/graph_request.hpp"
+#include "identifiers/sha256_hex.hpp"
 
 namespace connector {
 namespace {

@@ -1,0 +1,49 @@
+// Which segment column feeds which Meta key, and which rows an export may
+// send: resolved once per export, before anything is sent, so that a missing
+// column or an unknown key is an error and not a half-finished upload.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "identifiers/keys.hpp"
+
+namespace connector {
+
+// What makes a row identifiable enough to send.
+enum class KeyIdentifier {
+  Any,             // a valid e-mail, a valid phone, or name and address (the default)
+  Email,           // a valid EMAIL
+  Phone,           // a valid PHONE
+  NameAndAddress,  // valid FN and LN, and ZIP, CT, ST or COUNTRY
+};
+
+struct MappedColumn {
+  std::size_t column = 0;  // position among the segment's columns
+  std::string column_name;
+  Key key = Key::Email;
+  bool prehashed = false;  // already 64 lowercase hex: checked, sent as is
+};
+
+struct ExportMapping {
+  std::vector<MappedColumn> columns;  // in payload order
+  KeyIdentifier key_identifier = KeyIdentifier::Any;
+  // Meta's schema, in payload order: a DOB column becomes DOBY, DOBM, DOBD.
+  std::vector<std::string> schema;
+};
+
+// `mapping_json` is empty (match columns by name, see KeySpec::column_names;
+// keys sent unhashed, EXTERN_ID and MADID, are never matched by name)
+// or an object {"EMAIL": "email_col", "FN": {"column": "first", "prehashed": true}, ...}
+// with keys in any case. `key_identifier` is "", "email", "phone" or
+// "name_and_address". Throws InvalidArgument or UndefinedColumn naming the
+// segment, the column or key, and the fix.
+ExportMapping resolve_mapping(std::string_view segment, const std::vector<std::string>& columns,
+                              std::string_view mapping_json, std::string_view key_identifier);
+
+// The mapped keys that leave unhashed, as "EXTERN_ID, MADID"; empty when none.
+std::string unhashed_key_names(const ExportMapping& mapping);
+
+}  // namespace connector

@@ -1,0 +1,168 @@
+#include "export/export_rows.hpp"
+
+#include "identifiers/identifier.hpp"
+#include "identifiers/sha256_hex.hpp"
+
+namespace connector {
+
+const char* skip_reason_name(SkipReason reason) noexcept {
+  switch (reason) {
+    case SkipReason::NoIdentifier:
+      return "no_identifier";
+    case SkipReason::InvalidEmail:
+      return "invalid_email";
+    case SkipReason::InvalidPhone:
+      return "invalid_phone";
+    case SkipReason::IncompleteNameAndAddress:
+      return "incomplete_name_and_address";
+    case SkipReason::ValueTooLong:
+      return "value_too_long";
+  }
+  return "unknown";
+}
+
+RowEncoder::RowEncoder(const ExportMapping& mapping)
+    : mapping_(mapping),
+      email_(cell_of("EMAIL")),
+      phone_(cell_of("PHONE")),
+      first_name_(cell_of("FN")),
+      last_name_(cell_of("LN")),
+      zip_(cell_of("ZIP")),
+      city_(cell_of("CT")),
+      state_(cell_of("ST")),
+      country_(cell_of("COUNTRY")) {
+  for (std::size_t i = 0; i < mapping.columns.size(); ++i)
+    if (mapping.columns[i].key == Key::Country) country_value_ = i;
+}
+
+std::size_t RowEncoder::cell_of(std::string_view key) const {
+  for (std::size_t i = 0; i < mapping_.schema.size(); ++i)
+    if (mapping_.schema[i] == key) return i;
+  return std::string::npos;
+}
+
+std::optional<SkipReason> RowEncoder::encode(
+    const std::vector<std::optional<std::string_view>>& values, std::vector<std::string>& cells) {
+  // Cleared in place: each cell keeps its capacity from the previous row.
+  cells.resize(mapping_.schema.size());
+  for (std::string& cell : cells) cell.clear();
+  for (const std::optional<std::string_view>& value : values)
+    if (value && value->size() > kMaxValueBytes) return SkipReason::ValueTooLong;
+  std::size_t cell = 0;
+  for (std::size_t i = 0; i < mapping_.columns.size(); ++i) {
+    const MappedColumn& column = mapping_.columns[i];
+    const std::optional<std::string_view>& value = values[i];
+    if (column.key == Key::DateOfBirth) {
+      // YYYYMMDD, sent as three separately hashed parts.
+      if (value && normalize_identifier(Key::DateOfBirth, *value, scratch_)) {
+        char hex[sha256_hex_length];
+        for (auto [offset, length] : {std::pair{0, 4}, {4, 2}, {6, 2}}) {
+          sha256_hex(std::string_view(scratch_).substr(offset, length), hex);
+          cells[cell++].assign(hex, sha256_hex_length);
+        }
+      } else {
+        cell += 3;
+      }
+      continue;
+    }
+    std::string& out = cells[cell++];
+    if (!value) continue;
+    if (column.prehashed) {
+      if (looks_like_sha256_hex(*value))
+        out.assign(*value);
+      else
+        ++rejected_prehashed_;
+    } else if (column.key == Key::Phone && country_value_ && values[*country_value_]) {
+      if (!hash_phone(*value, *values[*country_value_], out)) out.clear();
+    } else if (!hash_identifier(column.key, *value, out)) {
+      out.clear();
+    }
+  }
+
+  auto valid = [&cells](std::size_t at) { return at != std::string::npos && !cells[at].empty(); };
+  bool email = valid(email_);
+  bool phone = valid(phone_);
+  bool name_and_address = valid(first_name_) && valid(last_name_) &&
+                          (valid(zip_) || valid(city_) || valid(state_) || valid(country_));
+  switch (mapping_.key_identifier) {
+    case KeyIdentifier::Any:
+      if (email || phone || name_and_address) return std::nullopt;
+      return SkipReason::NoIdentifier;
+    case KeyIdentifier::Email:
+      if (email) return std::nullopt;
+      return SkipReason::InvalidEmail;
+    case KeyIdentifier::Phone:
+      if (phone) return std::nullopt;
+      return SkipReason::InvalidPhone;
+    case KeyIdentifier::NameAndAddress:
+      if (name_and_address) return std::nullopt;
+      return SkipReason::IncompleteNameAndAddress;
+  }
+  return SkipReason::NoIdentifier;
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (byte < 0x20) {
+      out.append("\\u00");
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0x0F]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+PayloadWriter::PayloadWriter(const std::vector<std::string>& schema) {
+  prefix_ = "{\"payload\":{\"schema\":[";
+  for (std::size_t i = 0; i < schema.size(); ++i) {
+    if (i > 0) prefix_.push_back(',');
+    append_json_string(prefix_, schema[i]);
+  }
+  prefix_ += "],\"is_raw\":true,\"data\":[";
+}
+
+void write_row_json(const std::vector<std::string>& cells, std::string& out) {
+  out.assign(1, '[');
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_json_string(out, cells[i]);
+  }
+  out.push_back(']');
+}
+
+void PayloadWriter::add_row(const std::vector<std::string>& cells) {
+  std::string row;
+  write_row_json(cells, row);
+  add_row_json(row);
+}
+
+void PayloadWriter::add_row_json(std::string_view row) {
+  if (rows_ > 0) data_.push_back(',');
+  data_ += row;
+  ++rows_;
+}
+
+std::string PayloadWriter::finish(std::int64_t session_id, std::uint64_t batch_seq, bool last_batch,
+                                  std::int64_t estimated_total) {
+  std::string body;
+  body.reserve(prefix_.size() + data_.size() + 128);
+  body += prefix_;
+  body += data_;
+  body += "]},\"session\":{\"session_id\":" + std::to_string(session_id) +
+          ",\"batch_seq\":" + std::to_string(batch_seq) +
+          ",\"last_batch_flag\":" + (last_batch ? "true" : "false") +
+          ",\"estimated_num_total\":" + std::to_string(estimated_total) + "}}";
+  data_.clear();
+  rows_ = 0;
+  return body;
+}
+
+}  // namespace connector

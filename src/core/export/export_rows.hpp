@@ -1,0 +1,87 @@
+// Turning segment rows into payload rows: each mapped value normalized and
+// hashed by the same core functions as fb_hash(), rows without a valid key
+// identifier skipped with a reason, and batches written as the JSON body
+// Meta's /users and /usersreplace edges take.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "export/export_mapping.hpp"
+
+namespace connector {
+
+enum class SkipReason {
+  NoIdentifier,
+  InvalidEmail,
+  InvalidPhone,
+  IncompleteNameAndAddress,
+  ValueTooLong,
+};
+inline constexpr std::size_t skip_reason_count = 5;
+
+// No identifier is longer than this (in UTF-8 bytes): a row with a longer
+// value is skipped as value_too_long, whatever the value's key.
+inline constexpr std::size_t kMaxValueBytes = 1024;
+
+// "no_identifier", "invalid_email", "invalid_phone", "incomplete_name_and_address",
+// "value_too_long"
+const char* skip_reason_name(SkipReason reason) noexcept;
+
+class RowEncoder {
+ public:
+  explicit RowEncoder(const ExportMapping& mapping);
+
+  // `values` holds one value per mapped column, in mapping order (nullopt:
+  // SQL NULL). Fills `cells`, one per schema entry ("" when unknown), and
+  // returns why the row must not be sent, if it must not.
+  std::optional<SkipReason> encode(const std::vector<std::optional<std::string_view>>& values,
+                                   std::vector<std::string>& cells);
+
+  // Values of prehashed columns that were not 64 lowercase hex (sent empty).
+  std::int64_t rejected_prehashed_values() const noexcept { return rejected_prehashed_; }
+
+ private:
+  // Position of a key's cell in the schema, or npos when it is not mapped.
+  std::size_t cell_of(std::string_view key) const;
+
+  const ExportMapping& mapping_;
+  std::optional<std::size_t> country_value_;  // the row's COUNTRY: PHONE's default country
+  // Cells the key identifier looks at, resolved once rather than per row.
+  std::size_t email_, phone_, first_name_, last_name_, zip_, city_, state_, country_;
+  std::int64_t rejected_prehashed_ = 0;
+  std::string scratch_;
+};
+
+// One batch's JSON body, written incrementally: memory is the batch, never
+// the segment.
+class PayloadWriter {
+ public:
+  explicit PayloadWriter(const std::vector<std::string>& schema);
+
+  void add_row(const std::vector<std::string>& cells);
+  // A row already written as a JSON array by write_row_json().
+  void add_row_json(std::string_view row);
+  std::size_t rows() const noexcept { return rows_; }
+
+  // {"payload": {...}, "session": {...}}; starts the next batch empty.
+  std::string finish(std::int64_t session_id, std::uint64_t batch_seq, bool last_batch,
+                     std::int64_t estimated_total);
+
+ private:
+  std::string prefix_;  // {"payload":{"schema":[...],"is_raw":true,"data":[
+  std::string data_;
+  std::size_t rows_ = 0;
+};
+
+// Writes the row as a JSON array of strings (what a payload's data holds per
+// row) into `out`, replacing its contents.
+void write_row_json(const std::vector<std::string>& cells, std::string& out);
+
+// Appends `text` as a JSON string literal.
+void append_json_string(std::string& out, std::string_view text);
+
+}  // namespace connector

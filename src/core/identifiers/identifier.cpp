@@ -1,0 +1,48 @@
+#include "identifiers/identifier.hpp"
+
+#include "fault_injection.hpp"
+#include "identifiers/normalize.hpp"
+#include "identifiers/sha256_hex.hpp"
+#include "identifiers/unicode_text.hpp"
+
+namespace connector {
+namespace {
+
+// Text from PostgreSQL is valid UTF-8, but the core is also fed by tests and
+// fuzzers: a value that is not valid UTF-8 is not a valid identifier.
+bool is_acceptable(std::string_view value) {
+  fault_injection::throw_if_armed();
+  return unicode::is_ascii(value) || unicode::is_valid_utf8(value);
+}
+
+// Replaces the normalized value in `out` by its hash.
+void hash_in_place(std::string& out) {
+  char hex[sha256_hex_length];
+  sha256_hex(out, hex);
+  out.assign(hex, sha256_hex_length);
+}
+
+}  // namespace
+
+bool normalize_identifier(Key key, std::string_view value, std::string& out) {
+  return is_acceptable(value) && key_spec(key).normalize(value, out);
+}
+
+bool hash_identifier(Key key, std::string_view value, std::string& out) {
+  if (!normalize_identifier(key, value, out)) return false;
+  if (key_spec(key).hashed) hash_in_place(out);
+  return true;
+}
+
+bool normalize_phone(std::string_view value, std::string_view default_country, std::string& out) {
+  return is_acceptable(value) && unicode::is_valid_utf8(default_country) &&
+         normalize::phone_for_country(value, default_country, out);
+}
+
+bool hash_phone(std::string_view value, std::string_view default_country, std::string& out) {
+  if (!normalize_phone(value, default_country, out)) return false;
+  hash_in_place(out);
+  return true;
+}
+
+}  // namespace connector

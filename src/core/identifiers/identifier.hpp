@@ -1,0 +1,24 @@
+// Normalizing and hashing one identifier value: what fb_normalize() and
+// fb_hash() return, and what an export puts in a payload cell.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "identifiers/keys.hpp"
+
+namespace connector {
+
+// The normalized value, or false when `value` (UTF-8) cannot be normalized.
+bool normalize_identifier(Key key, std::string_view value, std::string& out);
+
+// The cell Meta receives: the lowercase hex SHA-256 of the normalized value for
+// hashed keys, the normalized value itself for MADID and EXTERN_ID; false when
+// the value cannot be normalized.
+bool hash_identifier(Key key, std::string_view value, std::string& out);
+
+// PHONE with a default country (code or name) for national numbers.
+bool normalize_phone(std::string_view value, std::string_view default_country, std::string& out);
+bool hash_phone(std::string_view value, std::string_view default_country, std::string& out);
+
+}  // namespace connector

@@ -1,0 +1,437 @@
+/*
+ * Every statement on connector.runs once a run is queued (queueing is in
+ * export_records.c): a run started, its progress and outcome, the queue
+ * claimed in turns, runs a crash or a restart interrupted, runs cancelled.
+ * Each runs as the extension owner in the privileged scope; those said to
+ * run "in the caller's step" use its transaction and scope.
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "export_phases.h"
+#include "privileged.h"
+#include "run_records.h"
+#include "settings.h"
+
+static const char *const mode_names[] = {"add", "replace", "mirror"};
+static const char *const status_names[] = {"queued", "running", "succeeded", "failed", "cancelled"};
+
+const char *
+export_mode_name(ExportMode mode)
+{
+	return mode_names[mode];
+}
+
+ExportMode
+parse_export_mode(const char *name)
+{
+	int			mode;
+
+	for (mode = 0; mode < lengthof(mode_names); mode++)
+		if (strcmp(name, mode_names[mode]) == 0)
+			return (ExportMode) mode;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown export mode \"%s\"", name),
+			 errhint("Use add (only adds), replace (the audience becomes the segment, in one session) or mirror (adds what is new, removes what is gone).")));
+}
+
+const char *
+run_status_name(RunStatus status)
+{
+	return status_names[status];
+}
+
+static char *
+text_column(int column)
+{
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column);
+}
+
+static Oid
+oid_column(int column)
+{
+	bool		isnull;
+
+	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull));
+}
+
+/* Loads the run and marks it running; false when it is no longer queued. */
+bool
+start_run(int64 run_id, Run *run)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
+	MemoryContext run_context = TopMemoryContext;
+	MemoryContext old;
+	bool		startable;
+	bool		isnull;
+
+	begin_step("connector: starting an export run");
+	enter_privileged_scope(&scope);
+	/* The configuration pinned in the run when it was queued, not the export's of now. */
+	if (SPI_execute_with_args("SELECT r.export_id, r.requested_by::pg_catalog.oid, r.status, e.segment, d.name,"
+							  " r.audience_id, e.audience_name, r.mapping::pg_catalog.text, r.key_identifier,"
+							  " r.mode, e.owner::pg_catalog.oid, r.mirror_max_removal"
+							  " FROM connector.runs r"
+							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
+							  " JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id"
+							  " WHERE r.run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE OF r",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	startable = SPI_processed == 1 && strcmp(text_column(3), run_status_name(RUN_QUEUED)) == 0;
+	if (startable)
+	{
+		old = MemoryContextSwitchTo(run_context);
+		run->run_id = run_id;
+		run->export_id = pg_strtoint64(text_column(1));
+		run->requested_by = oid_column(2);
+		run->owner = oid_column(11);
+		run->mirror_max_removal = DatumGetFloat4(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+															   12, &isnull));
+		run->segment = pstrdup(text_column(4));
+		run->destination_name = pstrdup(text_column(5));
+		run->audience_id = text_column(6) ? pstrdup(text_column(6)) : NULL;
+		run->audience_name = pstrdup(text_column(7));
+		run->mapping = text_column(8) ? pstrdup(text_column(8)) : NULL;
+		run->key_identifier = text_column(9) ? pstrdup(text_column(9)) : NULL;
+		run->mode = parse_export_mode(text_column(10));
+		MemoryContextSwitchTo(old);
+		if (SPI_execute_with_args("UPDATE connector.runs SET status = 'running',"
+								  " started_at = pg_catalog.now(), worker_pid = $2 WHERE run_id OPERATOR(pg_catalog.=) $1",
+								  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update connector.runs");
+	}
+	leave_privileged_scope(&scope);
+	end_step();
+	return startable;
+}
+
+static char *
+skipped_json(const Run *run)
+{
+	StringInfoData json;
+	int			i;
+	bool		first = true;
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	for (i = 0; i < CONNECTOR_SKIP_REASONS; i++)
+	{
+		if (run->skipped[i] == 0)
+			continue;
+		appendStringInfo(&json, "%s\"%s\": " INT64_FORMAT, first ? "" : ", ",
+						 connector_skip_reason_name(i), run->skipped[i]);
+		first = false;
+	}
+	if (run->rejected_prehashed > 0)
+		appendStringInfo(&json, "%s\"rejected_prehashed_values\": " INT64_FORMAT,
+						 first ? "" : ", ", run->rejected_prehashed);
+	appendStringInfoChar(&json, '}');
+	return json.data;
+}
+
+/* Writes the read phase's counts; the run's session id too. */
+void
+record_read(const Run *run)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTOID, INT8OID};
+	Datum		values[4] = {Int64GetDatum(run->run_id), Int64GetDatum(run->rows_read),
+	CStringGetTextDatum(skipped_json(run)), Int64GetDatum(run->session_id)};
+
+	begin_step("connector: recording the segment read");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("UPDATE connector.runs SET rows_read = $2, rows_skipped = $3::pg_catalog.jsonb,"
+							  " session_id = $4 WHERE run_id OPERATOR(pg_catalog.=) $1",
+							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.runs");
+	leave_privileged_scope(&scope);
+	end_step();
+}
+
+
+/* Adds finished batches to the run's counts, in the caller's step. */
+void
+record_batch_counts(int64 run_id, bool removing, int64 batches, int64 rows, int64 retries,
+					int64 received, int64 invalid)
+{
+	Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID};
+	Datum		values[7] = {Int64GetDatum(run_id), Int64GetDatum(batches), Int64GetDatum(rows),
+		Int64GetDatum(retries), Int64GetDatum(received), Int64GetDatum(invalid),
+	BoolGetDatum(removing)};
+
+	if (SPI_execute_with_args("UPDATE connector.runs SET batches = batches OPERATOR(pg_catalog.+) $2,"
+							  " rows_sent = rows_sent OPERATOR(pg_catalog.+) CASE WHEN $7 THEN 0 ELSE $3 END,"
+							  " rows_removed = rows_removed OPERATOR(pg_catalog.+) CASE WHEN $7 THEN $3 ELSE 0 END,"
+							  " retries = retries OPERATOR(pg_catalog.+) $4,"
+							  " num_received = GREATEST(num_received, $5),"
+							  " num_invalid_entries = num_invalid_entries OPERATOR(pg_catalog.+) $6"
+							  " WHERE run_id OPERATOR(pg_catalog.=) $1",
+							  7, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.runs");
+}
+
+/*
+ * The usersreplace session an earlier replace run of the export left open:
+ * its last replace run failed or was cancelled after opening it. 0 if none.
+ */
+int64
+interrupted_replace_session(const Run *run)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(run->export_id), Int64GetDatum(run->run_id)};
+	bool		isnull;
+	int64		session_id = 0;
+	PrivilegedScope scope;
+
+	begin_step("connector: looking for an interrupted replace session");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("SELECT session_id FROM connector.runs WHERE export_id OPERATOR(pg_catalog.=) $1"
+							  " AND run_id OPERATOR(pg_catalog.<) $2 AND mode OPERATOR(pg_catalog.=) 'replace'"
+							  " ORDER BY run_id DESC LIMIT 1",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	if (SPI_processed == 1)
+	{
+		Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		session_id = isnull ? 0 : DatumGetInt64(value);
+	}
+	if (session_id != 0 &&
+		SPI_execute_with_args("SELECT 1 FROM connector.runs WHERE export_id OPERATOR(pg_catalog.=) $1"
+							  " AND session_id OPERATOR(pg_catalog.=) $2"
+							  " AND status OPERATOR(pg_catalog.=) ANY ('{failed,cancelled}'::pg_catalog.text[])",
+							  2, argtypes, (Datum[]) {Int64GetDatum(run->export_id), Int64GetDatum(session_id)},
+							  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 0)
+		session_id = 0;			/* it ended well */
+	leave_privileged_scope(&scope);
+	end_step();
+	return session_id;
+}
+
+/* The run's end, and a NOTIFY connector_export for listeners. */
+void
+record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4] = {Int64GetDatum(run_id), CStringGetTextDatum(run_status_name(status)), (Datum) 0,
+	(Datum) 0};
+	char		nulls[4] = "  nn";
+
+	if (error != NULL)
+	{
+		values[2] = CStringGetTextDatum(error);
+		values[3] = CStringGetTextDatum(sqlstate);
+		nulls[2] = nulls[3] = ' ';
+	}
+	begin_step("connector: recording the outcome");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("UPDATE connector.runs SET status = $2, error = $3, sqlstate = $4,"
+							  " finished_at = pg_catalog.now() WHERE run_id OPERATOR(pg_catalog.=) $1",
+							  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.runs");
+	if (sqlstate != NULL && strcmp(sqlstate, "28000") == 0 &&
+		SPI_execute_with_args("UPDATE connector.destinations d SET status = 'needs_reauth', status_detail = $3"
+							  " FROM connector.runs r"
+							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
+							  " WHERE r.run_id OPERATOR(pg_catalog.=) $1"
+							  " AND d.destination_id OPERATOR(pg_catalog.=) e.destination_id",
+							  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.destinations");
+	leave_privileged_scope(&scope);
+	Async_Notify("connector_export",
+				 psprintf("{\"run_id\": " INT64_FORMAT ", \"status\": \"%s\"}", run_id,
+						  run_status_name(status)));
+	end_step();
+}
+
+/*
+ * Fails the runs that lost their worker and queues each again, carrying its
+ * pinned configuration; returns how many runs are running now. A run that
+ * started before this server did was interrupted by a restart: it is always
+ * queued again. One that started since died with its worker (a crash): it is
+ * queued again only connector.max_crash_requeues times, so that an export
+ * that crashes its worker cannot restart the server in a loop.
+ */
+int64
+recover_interrupted_runs(void)
+{
+	bool		isnull;
+
+	if (SPI_execute_with_args("WITH lost AS ("
+							  "  UPDATE connector.runs r SET status = 'failed', finished_at = pg_catalog.now(),"
+							  "    sqlstate = '57P01', error = CASE"
+							  "     WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
+							  "      THEN 'interrupted by a server restart; a new run was queued'"
+							  "     WHEN r.crash_requeues OPERATOR(pg_catalog.<) $1"
+							  "      THEN 'interrupted: its worker died (see the server log); a new run was queued'"
+							  "     ELSE 'interrupted: its worker died (see the server log), after '"
+							  "      OPERATOR(pg_catalog.||) r.crash_requeues"
+							  "      OPERATOR(pg_catalog.||) ' earlier crash(es) of this export run; not queued again"
+							  " (connector.max_crash_requeues)' END"
+							  "  WHERE r.status OPERATOR(pg_catalog.=) 'running'"
+							  "  AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a"
+							  "    WHERE a.pid OPERATOR(pg_catalog.=) r.worker_pid"
+							  "    AND a.backend_type OPERATOR(pg_catalog.=) 'connector export')"
+							  "  RETURNING r.export_id, r.requested_by, r.mode, r.mapping, r.key_identifier, r.audience_id,"
+							  "   r.mirror_max_removal,"
+							  "   CASE WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
+							  "    THEN r.crash_requeues ELSE r.crash_requeues OPERATOR(pg_catalog.+) 1 END AS crash_requeues)"
+							  " INSERT INTO connector.runs (export_id, requested_by, mode, mapping, key_identifier,"
+							  "  audience_id, mirror_max_removal, crash_requeues)"
+							  " SELECT export_id, requested_by, mode, mapping, key_identifier, audience_id,"
+							  "  mirror_max_removal, crash_requeues"
+							  " FROM lost WHERE crash_requeues OPERATOR(pg_catalog.<=) $1",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(connector_max_crash_requeues)},
+							  NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not recover interrupted runs");
+	if (SPI_processed > 0)
+		ereport(LOG, (errmsg("connector: queued %lu export run(s) again after their worker stopped",
+							 (unsigned long) SPI_processed)));
+	if (SPI_execute("SELECT pg_catalog.count(*) FROM connector.runs WHERE status OPERATOR(pg_catalog.=) 'running'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count running exports");
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Claims up to $1 queued runs, taking turns between the roles that asked for
+ * them: a role's k-th queued run waits behind every other role's earlier
+ * turns, its running runs count as turns taken, and between equal turns the
+ * role that started a run least recently goes first. One exporter's long
+ * queue never holds another's run back for more than one run of each.
+ */
+#define CLAIM_ROUND_ROBIN \
+	"WITH waiting AS (" \
+	"  SELECT run_id, requested_by::pg_catalog.oid AS role," \
+	"   pg_catalog.row_number() OVER (PARTITION BY requested_by::pg_catalog.oid ORDER BY run_id) AS turn" \
+	"  FROM connector.runs WHERE status OPERATOR(pg_catalog.=) 'queued'" \
+	"  AND (started_at IS NULL OR started_at OPERATOR(pg_catalog.<)" \
+	"   (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval)))," \
+	" taken AS (" \
+	"  SELECT requested_by::pg_catalog.oid AS role," \
+	"   pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.=) 'running') AS running," \
+	"   pg_catalog.max(started_at) AS last_started" \
+	"  FROM connector.runs WHERE started_at OPERATOR(pg_catalog.>)" \
+	"   (pg_catalog.now() OPERATOR(pg_catalog.-) '1 day'::pg_catalog.interval)" \
+	"  AND status OPERATOR(pg_catalog.<>) 'queued' GROUP BY 1)" \
+	" UPDATE connector.runs SET started_at = pg_catalog.now()" \
+	" WHERE run_id OPERATOR(pg_catalog.=) ANY (ARRAY(" \
+	"  SELECT w.run_id FROM waiting w" \
+	"  LEFT JOIN taken t ON t.role OPERATOR(pg_catalog.=) w.role" \
+	"  ORDER BY w.turn OPERATOR(pg_catalog.+) COALESCE(t.running, 0), t.last_started NULLS FIRST, w.run_id" \
+	"  LIMIT $1))" \
+	" AND status OPERATOR(pg_catalog.=) 'queued' RETURNING run_id"
+
+int
+claim_queued_runs(int64 room, int64 **run_ids)
+{
+	bool		isnull;
+	uint64		i;
+
+	if (room <= 0)
+		return 0;
+	if (SPI_execute_with_args(CLAIM_ROUND_ROBIN, 1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(room)},
+							  NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not claim queued export runs");
+	*run_ids = palloc(sizeof(int64) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+		(*run_ids)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	return (int) SPI_processed;
+}
+
+/*
+ * Signals the export workers of the running runs that match: only a
+ * connector export worker is ever signalled. Returns how many.
+ */
+static int
+stop_export_workers(const char *which, int64 id)
+{
+	StringInfoData query;
+	bool		isnull;
+	uint64		i;
+
+	initStringInfo(&query);
+	appendStringInfo(&query,
+					 "SELECT r.worker_pid FROM connector.runs r"
+					 " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
+					 " JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) r.worker_pid"
+					 " WHERE %s OPERATOR(pg_catalog.=) $1 AND r.status OPERATOR(pg_catalog.=) 'running'"
+					 " AND a.backend_type OPERATOR(pg_catalog.=) 'connector export'", which);
+	if (SPI_execute_with_args(query.data, 1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(id)},
+							  NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	for (i = 0; i < SPI_processed; i++)
+		kill(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)), SIGTERM);
+	return (int) SPI_processed;
+}
+
+/* In the caller's step: the destination's running exports stop. */
+void
+stop_destination_exports(int64 destination_id)
+{
+	(void) stop_export_workers("e.destination_id", destination_id);
+}
+
+/*
+ * fb_cancel_export's work: a queued run is cancelled at once; a running one
+ * is asked to stop (its worker marks it cancelled within a moment). True
+ * when it was still queued or running.
+ */
+bool
+cancel_run(int64 run_id)
+{
+	PrivilegedScope scope;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+	bool		isnull;
+	bool		changed = false;
+	Oid			caller = GetUserId();
+	Oid			requested_by;
+	char	   *status;
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("SELECT requested_by::pg_catalog.oid, status FROM connector.runs"
+							  " WHERE run_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("export run " INT64_FORMAT " does not exist", run_id)));
+	requested_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	/* By OID: the requester may have been dropped, and its name taken by another role. */
+	if (!has_privs_of_role(caller, requested_by) && !is_destination_admin(caller))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to cancel export run " INT64_FORMAT, run_id),
+				 errhint("Runs are cancelled by the role that asked for them or by connector_admin.")));
+	if (strcmp(status, run_status_name(RUN_QUEUED)) == 0)
+	{
+		if (SPI_execute_with_args("UPDATE connector.runs SET status = 'cancelled', finished_at = pg_catalog.now(),"
+								  " error = 'cancelled before it started', sqlstate = '57014'"
+								  " WHERE run_id OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update connector.runs");
+		changed = true;
+	}
+	else if (strcmp(status, run_status_name(RUN_RUNNING)) == 0)
+		changed = stop_export_workers("r.run_id", run_id) > 0;
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	return changed;
+}

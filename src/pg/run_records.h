@@ -1,0 +1,58 @@
+/*
+ * The records of exports and their runs (export_records.c, run_records.c):
+ * every statement on connector.exports and connector.runs.
+ */
+#ifndef CONNECTOR_RUN_RECORDS_H
+#define CONNECTOR_RUN_RECORDS_H
+
+#include "export_phases.h"
+#include "export_request.h"
+
+/* export_records.c */
+
+/* Saves the configuration and queues a run in the current transaction; returns its id. */
+extern int64 save_export_request(const ExportRequest *request);
+
+/* Raises an error when the role has connector.max_queued_runs_per_role runs queued. */
+extern void require_room_in_queue(Oid role);
+
+/* The audience the run sends to, for the export's later runs too (its own step). */
+extern void record_audience(const Run *run);
+
+/*
+ * Records the schema the export's ledger is written with (in the caller's
+ * step); true when a ledger had been written with another one.
+ */
+extern bool set_ledger_schema(int64 export_id, const char *schema);
+
+/* run_records.c */
+
+/* Loads the run as it was queued and marks it running; false when it is no longer queued. */
+extern bool start_run(int64 run_id, Run *run);
+
+/* The read phase's counts, and the run's session id (its own step). */
+extern void record_read(const Run *run);
+
+/* Adds finished batches to the run's counts (in the caller's step). */
+extern void record_batch_counts(int64 run_id, bool removing, int64 batches, int64 rows,
+								int64 retries, int64 received, int64 invalid);
+
+/* The replace session an earlier, interrupted replace run left open; 0 if none. */
+extern int64 interrupted_replace_session(const Run *run);
+
+/* The run's end, with a NOTIFY connector_export (its own step). */
+extern void record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error);
+
+/* The sweeper's: runs that lost their worker, queued again as the rules say; how many run now. */
+extern int64 recover_interrupted_runs(void);
+
+/* The sweeper's: claims up to room queued runs, taking turns between roles; how many. */
+extern int	claim_queued_runs(int64 room, int64 **run_ids);
+
+/* fb_cancel_export: true when the run was still queued or running. */
+extern bool cancel_run(int64 run_id);
+
+/* In the caller's step: stops the running exports of a destination that goes. */
+extern void stop_destination_exports(int64 destination_id);
+
+#endif							/* CONNECTOR_RUN_RECORDS_H */

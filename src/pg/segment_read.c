@@ -1,0 +1,349 @@
+/*
+ * Phase 1 of an export run: the segment, checked, read in one snapshot as the
+ * role that asked for the run (requester_scope.c), each row normalized and
+ * hashed by the core and spooled to a temporary file, so the segment is
+ * never held in memory. fb_export_segment checks a segment with the same
+ * functions before it queues a run.
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
+
+#include "core_errors.h"
+#include "export_phases.h"
+#include "requester_scope.h"
+#include "segment_read.h"
+#include "settings.h"
+
+#define FETCH_ROWS 1000
+/* What one fetch of the segment may hold: the read is bounded by bytes, not rows. */
+#define READ_BUDGET_BYTES (8 * 1024 * 1024)
+
+char *
+segment_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
+Relation
+open_checked_segment(Oid relid, const char *name, LOCKMODE lock)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("segment %s does not exist", name),
+				 errhint("Recreate the view, or export another segment.")));
+	if (relkind != RELKIND_VIEW && relkind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s is not a view: a segment is a view or a materialized view", name),
+				 errhint("Wrap it in a view that selects the customers to export: CREATE VIEW %s_segment AS SELECT ... FROM %s WHERE ...;",
+						 get_rel_name(relid), name)));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for segment %s", name),
+				 errhint("The role that exports a segment must be able to SELECT from it.")));
+	return relation_open(relid, lock);
+}
+
+/* The segment of a queued run, by the name it was saved under, checked again. */
+static Relation
+open_segment_again(const char *segment)
+{
+	List	   *names = textToQualifiedNameList(cstring_to_text(segment));
+	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, true);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("segment %s does not exist any more", segment),
+				 errhint("Recreate the view, or export another segment.")));
+	return open_checked_segment(relid, segment, NoLock);
+}
+
+ConnectorExportEncoder *
+encoder_for_relation(Relation relation, const char *segment, const char *mapping,
+					 const char *key_identifier)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	const char **names = palloc(sizeof(char *) * Max(desc->natts, 1));
+	int			count = 0;
+	int			i;
+	ConnectorStatus status;
+	ConnectorExportEncoder *encoder;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attribute = TupleDescAttr(desc, i);
+
+		if (!attribute->attisdropped)
+			names[count++] = NameStr(attribute->attname);
+	}
+	encoder = connector_export_encoder_new(segment, names, count, mapping, key_identifier, &status);
+	if (encoder == NULL)
+		raise_core_error(&status);
+	return encoder;
+}
+
+void
+require_unhashed_keys_allowed(const ConnectorExportEncoder *encoder, const char *segment,
+							  const char *destination, bool allowed)
+{
+	const char *keys = connector_export_encoder_unhashed_keys(encoder);
+
+	if (keys[0] == '\0' || allowed)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("destination \"%s\" does not allow unhashed keys, and the export of segment %s maps %s",
+					destination, segment, keys),
+			 errdetail("EXTERN_ID and MADID leave the database unhashed; the consent recorded for a destination covers hashed data."),
+			 errhint("Leave them out of the mapping, or have a member of connector_admin allow them: SELECT fb_alter_destination('%s', allow_unhashed_keys => true);",
+					 destination)));
+}
+
+char *
+check_segment_for_export(Oid relid, const char *mapping, const char *key_identifier,
+						 const Destination *destination)
+{
+	char	   *name = get_rel_relkind(relid) != '\0' ? segment_name(relid) : psprintf("with OID %u", relid);
+	Relation	relation = open_checked_segment(relid, name, AccessShareLock);
+	ConnectorExportEncoder *encoder = encoder_for_relation(relation, name, mapping, key_identifier);
+
+	require_unhashed_keys_allowed(encoder, name, destination->name, destination->unhashed_keys_allowed);
+	connector_export_encoder_free(encoder);
+	relation_close(relation, AccessShareLock);
+	return name;
+}
+
+/* Name of the index-th live column of the relation. */
+static const char *
+live_column_name(Relation relation, int index)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attribute = TupleDescAttr(desc, i);
+
+		if (attribute->attisdropped)
+			continue;
+		if (index-- == 0)
+			return NameStr(attribute->attname);
+	}
+	elog(ERROR, "column %d of the segment is gone", index);
+}
+
+void
+spool_row(BufFile *file, const char *row, size_t length)
+{
+	uint32		header = (uint32) length;
+
+	/* Values are capped (CONNECTOR_MAX_VALUE_BYTES), so no row comes near this. */
+	if (length > PG_UINT32_MAX)
+		elog(ERROR, "export row of %zu bytes does not fit the spool", length);
+
+	BufFileWrite(file, &header, sizeof(header));
+	BufFileWrite(file, (void *) row, length);
+}
+
+bool
+unspool_row(BufFile *file, StringInfo row)
+{
+	uint32		length;
+
+	if (BufFileRead(file, &length, sizeof(length)) != sizeof(length))
+		return false;
+	resetStringInfo(row);
+	enlargeStringInfo(row, length);
+	if (BufFileRead(file, row->data, length) != length)
+		elog(ERROR, "could not read the export spool file");
+	row->len = length;
+	row->data[length] = '\0';
+	return true;
+}
+
+/*
+ * The query that reads a segment: each mapped column as text, NULL when it is
+ * longer than CONNECTOR_MAX_VALUE_BYTES (measured without detoasting it, so a
+ * huge value is never fetched), and a last column saying whether any was.
+ * Outside a UTF-8 database values arrive converted to UTF-8, as fb_hash()
+ * converts them, so that an export sends exactly what fb_hash() returns.
+ */
+static char *
+segment_query(const char *segment, Relation relation, int mapped)
+{
+	StringInfoData query;
+	StringInfoData too_long;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	int			i;
+
+	initStringInfo(&query);
+	initStringInfo(&too_long);
+	appendStringInfoString(&query, "SELECT ");
+	for (i = 0; i < mapped; i++)
+	{
+		const char *column = quote_identifier(live_column_name(relation,
+															   connector_export_encoder_column(run_resources.encoder, i)));
+		char	   *text = psprintf("(%s)::pg_catalog.text", column);
+		char	   *fits = psprintf("pg_catalog.octet_length(%s) OPERATOR(pg_catalog.<=) %d",
+									text, CONNECTOR_MAX_VALUE_BYTES);
+
+		appendStringInfo(&query, "CASE WHEN %s THEN %s END, ", fits,
+						 utf8 ? text : psprintf("pg_catalog.convert_to(%s, 'UTF8')", text));
+		appendStringInfo(&too_long, "%sNOT %s", i > 0 ? " OR " : "", fits);
+	}
+	appendStringInfo(&query, "COALESCE(%s, false) FROM %s", too_long.data, segment);
+	return query.data;
+}
+
+/* Rows per fetch, so that one fetch of values at their longest fits READ_BUDGET_BYTES. */
+static int
+rows_per_fetch(int mapped)
+{
+	int			value_bytes = CONNECTOR_MAX_VALUE_BYTES *
+		(GetDatabaseEncoding() == PG_UTF8 ? 1 : pg_encoding_max_length(PG_UTF8));
+	int			row_bytes = mapped * (value_bytes + VARHDRSZ) + 64;	/* + the tuple's own */
+
+	return Max(1, Min(FETCH_ROWS, READ_BUDGET_BYTES / row_bytes));
+}
+
+/*
+ * Phase 1: the segment, in one snapshot, read as the requesting role in its
+ * own scope (see requester_scope.c); rows are normalized, hashed and spooled.
+ * Nothing with the owner's rights runs until that scope has ended.
+ */
+void
+read_segment(Run *run, ExportProgress *progress)
+{
+	RequesterScope requester;
+	Relation	relation;
+	char	   *query;
+	int			fetch_rows;
+	Portal		portal;
+	int			mapped;
+	int			i;
+	const char **values;
+	size_t	   *lengths;
+	int			max_profiles = connector_max_profiles_per_export;	/* the worker's, not the role's */
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	XactIsoLevel = XACT_REPEATABLE_READ;
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, psprintf("connector: reading segment %s", run->segment));
+
+	enter_requester_scope(&requester, run->requested_by);
+	relation = open_segment_again(run->segment);
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		run_resources.encoder = encoder_for_relation(relation, run->segment, run->mapping,
+												 run->key_identifier);
+		run_resources.spool = BufFileCreateTemp(true);
+		MemoryContextSwitchTo(old);
+	}
+	require_unhashed_keys_allowed(run_resources.encoder, run->segment, run->destination_name,
+								  run->unhashed_keys_allowed);
+	mapped = connector_export_encoder_column_count(run_resources.encoder);
+	query = segment_query(run->segment, relation, mapped);
+	relation_close(relation, NoLock);
+	fetch_rows = rows_per_fetch(mapped);
+
+	values = palloc(sizeof(char *) * mapped);
+	lengths = palloc(sizeof(size_t) * mapped);
+	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		row;
+
+		SPI_cursor_fetch(portal, true, fetch_rows);
+		if (SPI_processed == 0)
+			break;
+		for (row = 0; row < SPI_processed; row++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[row];
+			ConnectorStatus status;
+			const char *row_json;
+			size_t		row_json_len;
+			int			skip_reason;
+			bool		isnull;
+
+			run->rows_read++;
+			if (DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, mapped + 1, &isnull)))
+			{
+				run->skipped[CONNECTOR_SKIP_VALUE_TOO_LONG]++;
+				continue;
+			}
+
+			for (i = 0; i < mapped; i++)
+			{
+				Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, i + 1, &isnull);
+
+				if (isnull)
+				{
+					values[i] = NULL;
+					lengths[i] = 0;
+				}
+				else
+				{
+					text	   *unpacked = DatumGetTextPP(value);
+
+					values[i] = VARDATA_ANY(unpacked);
+					lengths[i] = VARSIZE_ANY_EXHDR(unpacked);
+				}
+			}
+			switch (connector_export_encode_row(run_resources.encoder, values, lengths, &row_json,
+												&row_json_len, &skip_reason, &status))
+			{
+				case CONNECTOR_VALUE:
+					/* The read stops at the first profile past the limit. */
+					if (++run->rows_exportable > max_profiles)
+						ereport(ERROR,
+								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								 errmsg("segment %s has more profiles to export than connector.max_profiles_per_export (%d)",
+										run->segment, max_profiles),
+								 errdetail("The read stopped there; nothing was sent."),
+								 errhint("Narrow the segment, or raise connector.max_profiles_per_export.")));
+					spool_row(run_resources.spool, row_json, row_json_len);
+					run->rows_kept++;
+					break;
+				case CONNECTOR_NO_VALUE:
+					run->skipped[skip_reason]++;
+					break;
+				case CONNECTOR_ERROR:
+					raise_core_error(&status);
+			}
+		}
+		if (progress != NULL)
+			pg_atomic_write_u64(&progress->rows_read, run->rows_read);
+		SPI_freetuptable(SPI_tuptable);
+		raise_if_cancelled();
+	}
+	SPI_cursor_close(portal);
+	leave_requester_scope(&requester);
+
+	run->rejected_prehashed = connector_export_rejected_prehashed(run_resources.encoder);
+	if (run->mode == EXPORT_MIRROR)
+		diff_against_ledger(run, connector_export_encoder_schema(run_resources.encoder));
+	end_step();
+}

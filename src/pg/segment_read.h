@@ -1,0 +1,32 @@
+/*
+ * Checking a segment (a view the requester may read, whose columns fit the
+ * mapping) for fb_export_segment and for the run that reads it.
+ */
+#ifndef CONNECTOR_SEGMENT_READ_H
+#define CONNECTOR_SEGMENT_READ_H
+
+#include "storage/lockdefs.h"
+#include "utils/relcache.h"
+
+#include "connector_shim.h"
+#include "destinations.h"
+
+/* The qualified, quoted name of a relation: what an export saves as its segment. */
+extern char *segment_name(Oid relid);
+
+/* Opens the relation, or raises an error unless it is a view or materialized view the current user may read. */
+extern Relation open_checked_segment(Oid relid, const char *name, LOCKMODE lock);
+
+/* An encoder for a segment's columns; raises the mapping's error if it does not fit. */
+extern ConnectorExportEncoder *encoder_for_relation(Relation relation, const char *segment,
+													const char *mapping, const char *key_identifier);
+
+/* Raises 42501 when the encoder sends unhashed keys that the destination does not allow. */
+extern void require_unhashed_keys_allowed(const ConnectorExportEncoder *encoder, const char *segment,
+										  const char *destination, bool allowed);
+
+/* fb_export_segment's checks; returns the segment's qualified name. */
+extern char *check_segment_for_export(Oid relid, const char *mapping, const char *key_identifier,
+									  const Destination *destination);
+
+#endif							/* CONNECTOR_SEGMENT_READ_H */
