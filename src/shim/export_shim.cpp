@@ -46,22 +46,10 @@ connector::UploadOperation operation_of(ConnectorUploadOperation operation) {
   return connector::UploadOperation::Add;
 }
 
-// The SQLSTATE a failed batch gives its run, by Meta's error class.
+// The SQLSTATE a failed batch gives its run: the same table as every other
+// Graph API failure (connector::failure_kind, then status.hpp).
 const char* sqlstate_of(const connector::BatchOutcome& outcome) {
-  using connector::ErrorClass;
-  switch (outcome.error_class) {
-    case ErrorClass::ReAuth:
-      return "28000";
-    case ErrorClass::Operator:
-      return "55000";
-    case ErrorClass::Retry:
-      return outcome.error.code == 0 ? "08006" : "58000";
-    case ErrorClass::Session:
-      return "55000";
-    case ErrorClass::Permanent:
-      break;
-  }
-  return "22023";
+  return connector::shim::sqlstate_of(connector::failure_kind(outcome.error));
 }
 
 void report(const connector::BatchOutcome& outcome, ConnectorBatchResult& result) {

@@ -293,6 +293,21 @@ TEST(GraphErrorParse, InvalidUtf8AndDeepNestingNeitherThrowNorCrash) {
   EXPECT_EQ(classify(parse_graph_error(500, deep)), ErrorClass::Retry);
 }
 
+// One table for destination functions and export batches: the kind decides the SQLSTATE.
+TEST(GraphErrorFailureKind, OneKindPerErrorWhereverItHappens) {
+  using Kind = ExternalError::Kind;
+  EXPECT_EQ(failure_kind(parse_graph_error(403, graph_error_body(200, 0))), Kind::PermissionMissing);
+  // A token without ads_management needs a new token: re-authentication, as 190.
+  EXPECT_EQ(failure_kind(parse_graph_error(400, graph_error_body(294, 0))), Kind::AuthenticationFailed);
+  EXPECT_EQ(failure_kind(parse_graph_error(401, graph_error_body(190, 463))), Kind::AuthenticationFailed);
+  EXPECT_EQ(failure_kind(parse_graph_error(400, graph_error_body(100, 33))), Kind::NotFound);
+  EXPECT_EQ(failure_kind(parse_graph_error(400, graph_error_body(2655, 0))), Kind::NotReady);
+  EXPECT_EQ(failure_kind(parse_graph_error(503, "<html>busy</html>")), Kind::Temporary);
+  GraphError no_answer;  // http_status 0: the request got no HTTP answer
+  EXPECT_EQ(failure_kind(no_answer), Kind::Unreachable);
+  EXPECT_EQ(failure_kind(parse_graph_error(400, graph_error_body(100, 0))), Kind::Rejected);
+}
+
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 TEST(RegainAccessDelay, AbsentOrUnblockedIsZero) {

@@ -92,10 +92,6 @@ std::string trace_detail(const GraphError& error) {
   return detail + ".";
 }
 
-bool is_missing_object(const GraphError& error) {
-  return (error.code == 100 && error.subcode == 33) || error.code == 1487366 ||
-         error.subcode == 1487366 || error.code == 803;
-}
 
 }  // namespace
 
@@ -118,8 +114,8 @@ void raise_graph_failure(const GraphRequestError& failure, const std::string& de
   }
   const GraphError& error = failure.error();
   const std::string said = ": " + error.message;
-  switch (classify(error)) {
-    case ErrorClass::ReAuth:
+  switch (failure_kind(error)) {
+    case Kind::AuthenticationFailed:
       throw ExternalError(Kind::AuthenticationFailed,
                           "the Graph API refused the access token" + where + said,
                           "Issue a new token with the ads_management permission (a System User "
@@ -127,32 +123,35 @@ void raise_graph_failure(const GraphRequestError& failure, const std::string& de
                           "destination set it with fb_alter_destination('" + destination +
                               "', access_token => ...).",
                           trace_detail(error));
-    case ErrorClass::Operator:
+    case Kind::NotReady:
       if (error.code == 2635)
         throw ExternalError(Kind::NotReady, "the Graph API version is no longer served" + where + said,
                             "Raise connector.graph_api_version to a current version.",
                             trace_detail(error));
+      if (classify(error) == ErrorClass::Session)
+        throw ExternalError(Kind::NotReady, "the audience is busy with another operation" + where + said,
+                            "Try again when its replace session has ended.", trace_detail(error));
       throw ExternalError(Kind::NotReady, "the ad account is not ready for custom audiences" + where + said,
                           "An administrator of the ad account must accept the Custom Audience "
                           "terms and link the account to its Business in Meta Business Settings.",
                           trace_detail(error));
-    case ErrorClass::Retry:
+    case Kind::Temporary:
+    case Kind::Unreachable:
+    case Kind::Cancelled:
       throw ExternalError(Kind::Temporary,
                           "the Graph API is temporarily unavailable or throttling" + where + said,
                           "Try again later.", trace_detail(error));
-    case ErrorClass::Permanent:
-    case ErrorClass::Session:
+    case Kind::NotFound:
+      throw ExternalError(Kind::NotFound, "the Graph API object does not exist" + where + said,
+                          "Check the id; it may have been deleted.", trace_detail(error));
+    case Kind::PermissionMissing:
+      throw ExternalError(Kind::PermissionMissing, "permission denied by the Graph API" + where + said,
+                          "Give the token's user (System User) access to the ad account with the "
+                          "Manage campaigns task.",
+                          trace_detail(error));
+    case Kind::Rejected:
       break;
   }
-  if (is_missing_object(error))
-    throw ExternalError(Kind::NotFound, "the Graph API object does not exist" + where + said,
-                        "Check the id; it may have been deleted.", trace_detail(error));
-  if (error.code == 200 || error.code == 10 || error.code == 3 || error.code == 294 ||
-      (error.code > 200 && error.code < 300))
-    throw ExternalError(Kind::PermissionMissing, "permission denied by the Graph API" + where + said,
-                        "Give the token's user (System User) access to the ad account with the "
-                        "Manage campaigns task.",
-                        trace_detail(error));
   throw ExternalError(Kind::Rejected, "the Graph API rejected the request" + where + said, {},
                       trace_detail(error));
 }

@@ -235,6 +235,31 @@ ErrorClass classify(const GraphError& error) noexcept {
   return *by_code;
 }
 
+bool is_missing_object(const GraphError& error) noexcept {
+  return (error.code == 100 && error.subcode == 33) || error.code == 1487366 ||
+         error.subcode == 1487366 || error.code == 803;
+}
+
+ExternalError::Kind failure_kind(const GraphError& error) noexcept {
+  using Kind = ExternalError::Kind;
+  switch (classify(error)) {
+    case ErrorClass::ReAuth:
+      return Kind::AuthenticationFailed;
+    case ErrorClass::Operator:
+    case ErrorClass::Session:
+      return Kind::NotReady;
+    case ErrorClass::Retry:
+      return error.http_status == 0 ? Kind::Unreachable : Kind::Temporary;
+    case ErrorClass::Permanent:
+      break;
+  }
+  if (is_missing_object(error)) return Kind::NotFound;
+  if (error.code == 200 || error.code == 10 || error.code == 3 || error.code == 294 ||
+      (error.code > 200 && error.code < 300))
+    return Kind::PermissionMissing;
+  return Kind::Rejected;
+}
+
 const char* error_class_name(ErrorClass error_class) noexcept {
   switch (error_class) {
     case ErrorClass::Retry:

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "errors.hpp"
+
 namespace connector {
 
 enum class ErrorClass {
@@ -51,5 +53,13 @@ const char* error_class_name(ErrorClass error_class) noexcept;  // "retry", "rea
 // malformed. Header names are matched case-insensitively.
 std::int64_t regain_access_delay_seconds(
     const std::vector<std::pair<std::string, std::string>>& headers) noexcept;
+
+// The object named does not exist (or this token may not see it).
+bool is_missing_object(const GraphError& error) noexcept;
+
+// What a failed Graph API call is for the user, and so its SQLSTATE: the one
+// table for destination functions and export batches alike. An error with
+// no HTTP answer at all (http_status 0) is Unreachable.
+ExternalError::Kind failure_kind(const GraphError& error) noexcept;
 
 }  // namespace connector
