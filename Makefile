@@ -9,10 +9,14 @@ MODULE_big = connector
 OBJS = $(patsubst %.c,%.o,$(wildcard src/pg/*.c))
 DATA = $(wildcard sql/install/*.sql)
 
-# pg_regress inputs are sql/*.sql with expected/*.out; scripts/test.sh runs
-# them as the postgres user against a throwaway cluster, with the Graph API
-# simulator behind connector.graph_api_url for the destinations test.
+# pg_regress: test/regress/sql/*.sql against test/regress/expected/*.out, run
+# by `make installcheck` against the running server that PGHOST/PGPORT name,
+# once the extension is installed. The destinations file also needs the Graph
+# API simulator (test/graph_sim, started with
+# --config test/fixtures/regress_graph_sim.json) behind connector.graph_api_url,
+# and connector.key_file set; scripts/test.sh sets all of that up.
 REGRESS = identifiers identifier_errors parallel_hashing server_encodings destinations
+REGRESS_OPTS = --inputdir=test/regress
 
 PG_CPPFLAGS = -Isrc/shim
 # Only what PostgreSQL looks up (PG_MODULE_MAGIC, _PG_init, the fmgr entry

@@ -127,7 +127,9 @@ if make -j2 >"$work/make.log" 2>&1 && make install >>"$work/make.log" 2>&1; then
   # pg_regress runs as postgres, from a copy it can write its results into.
   regress="$work/regress"
   mkdir -p "$regress"
-  cp -r Makefile connector.control sql expected "$regress/"
+  mkdir -p "$regress/test"
+  cp -r Makefile connector.control sql "$regress/"
+  cp -r test/regress "$regress/test/"
   chown -R postgres:postgres "$regress"
   (cd "$regress" && runuser -u postgres -- env PGHOST="$PGHOST" PGPORT="$PGPORT" \
     make installcheck) >"$work/regress.log" 2>&1
@@ -140,6 +142,17 @@ if make -j2 >"$work/make.log" 2>&1 && make install >>"$work/make.log" 2>&1; then
     record "pg_regress" 0 1
   else
     record "pg_regress" $((total - failures)) "$failures"
+  fi
+
+  step "the module exports only what PostgreSQL looks up"
+  internal=$(nm -D --defined-only connector.so | awk '{print $3}' |
+    grep -vE '^(Pg_magic_func|_PG_init|(pg_finfo_)?fb_[a-z_]+|connector_(launcher|sweeper|export_worker)_main)$')
+  if [ -z "$internal" ]; then
+    echo "$(nm -D --defined-only connector.so | wc -l) exported symbols, all entry points"
+    record "module exports" 1 0
+  else
+    echo "$internal" | head -n 10
+    record "module exports" 0 1
   fi
 
   step "integration tests (destinations, exports, background worker, pg_cron, crash)"

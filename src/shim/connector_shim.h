@@ -89,7 +89,12 @@ typedef struct ConnectorGraphConfig
 	long		request_timeout_ms;
 	const char *access_token;
 	const char *app_secret;		/* "" when none is set */
-	bool		(*should_abort) (void);	/* polled during transfers */
+	/*
+	 * Polled during transfers, from inside C++ (libcurl callbacks and the
+	 * upload engine's loop): it must only read flags. It must never raise a
+	 * PostgreSQL error, call CHECK_FOR_INTERRUPTS or allocate with palloc.
+	 */
+	bool		(*should_abort) (void);
 } ConnectorGraphConfig;
 
 /* The token works, has ads_management, the account is active and its terms accepted. */

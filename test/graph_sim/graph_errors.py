@@ -1,7 +1,7 @@
 """Meta's error bodies, and every refusal the simulator can answer with.
 
 All refusals go through GraphError so that HTTP status, code and subcode stay as in
-the reference's classification table (graph-api.md §5); endpoint code never builds
+the reference's classification table (docs/graph-api.md §5); endpoint code never builds
 an error body by hand.
 """
 

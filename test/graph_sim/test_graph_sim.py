@@ -460,7 +460,7 @@ class AuthTest(SimTestCase):
         self.assertEqual(self.stats()["token_in_query_requests"], 1)
 
     def test_appsecret_proof_reference_vectors(self):
-        """graph-api.md §6.2: all four vectors are accepted, anything else is refused."""
+        """docs/graph-api.md §6.2: all four vectors are accepted, anything else is refused."""
         self.configure(settings={"app_secret": "dummySecret"}, time=1697328000 + 30,
                        tokens=[{"token": "ABC"}])
         stamped = {"appsecret_proof":

@@ -1,4 +1,4 @@
-// appsecret_proof against the four vectors of graph-api.md section 6.2 and
+// appsecret_proof against the four vectors of docs/graph-api.md section 6.2 and
 // RFC 4231, so both forms match what Graph computes.
 
 #include "graph/appsecret_proof.hpp"

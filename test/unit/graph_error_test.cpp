@@ -1,4 +1,4 @@
-// Every row of graph-api.md section 5.2 goes through the parser and the
+// Every row of docs/graph-api.md section 5.2 goes through the parser and the
 // classifier as a real body would; then the bodies that are not what Meta
 // documents, and the usage headers of section 4.3.
 

@@ -1,4 +1,4 @@
-// Meta's published test vectors (graph-api.md section 8): each input must give
+// Meta's published test vectors (docs/graph-api.md section 8): each input must give
 // exactly Meta's normalized value and digest.
 
 #include <gtest/gtest.h>

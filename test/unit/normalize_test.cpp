@@ -1,4 +1,4 @@
-// Every key's rule (graph-api.md section 7.2 and the decisions of 7.4), and the
+// Every key's rule (docs/graph-api.md section 7.2 and the decisions of 7.4), and the
 // edge cases that break naive normalizers.
 
 #include <gtest/gtest.h>

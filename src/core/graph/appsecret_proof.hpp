@@ -1,4 +1,4 @@
-// appsecret_proof (graph-api.md section 6.2): with "Require App Secret" on, Graph
+// appsecret_proof (docs/graph-api.md section 6.2): with "Require App Secret" on, Graph
 // rejects calls whose token does not come with an HMAC of it keyed by the app
 // secret, so a leaked token alone is useless to anyone without the secret.
 #pragma once

@@ -1,5 +1,5 @@
 // What a failed Graph call means and when to call again: Meta's error bodies,
-// the usage headers (graph-api.md section 4.3) and the retry classification of
+// the usage headers (docs/graph-api.md section 4.3) and the retry classification of
 // section 5.2. Destination checks and the export engine both decide through
 // this one table, so a code never means "retry" in one place and "give up" in
 // another.

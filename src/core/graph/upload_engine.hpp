@@ -1,5 +1,5 @@
 // Sends prepared member batches to the Graph API with several requests in
-// flight, retrying by error class (graph-api.md section 5) and keeping the
+// flight, retrying by error class (docs/graph-api.md section 5) and keeping the
 // usersreplace session rules (section 3.2). A backend has no threads and must
 // answer interrupts, so nothing here blocks or runs on its own: the caller
 // submits batches while there is room and calls poll() in its wait loop, which

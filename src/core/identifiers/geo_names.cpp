@@ -1,4 +1,4 @@
-// Lookup tables behind COUNTRY and ST normalization (graph-api.md 7.2, 7.4).
+// Lookup tables behind COUNTRY and ST normalization (docs/graph-api.md 7.2, 7.4).
 // Everything here is constant-initialized data searched in place: this code
 // runs inside PostgreSQL backends, where load-time constructors and heap use
 // in a hot per-row path are both unwelcome.

@@ -1,7 +1,7 @@
 // Country and US/Canadian region names as customers type them, mapped to the
 // codes Meta matches on. Meta hashes "united states" and "us" differently and
 // only the code matches, so COUNTRY and ST must be reduced to codes before
-// hashing; see graph-api.md section 7.
+// hashing; see docs/graph-api.md section 7.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,5 @@
 // Normalizers for the text keys: e-mail, names, gender, address parts and the
-// unhashed identifiers. Rules and their sources: graph-api.md section 7.2, with
+// unhashed identifiers. Rules and their sources: docs/graph-api.md section 7.2, with
 // the decisions of section 7.4.
 
 #include "identifiers/normalize.hpp"

@@ -1,4 +1,4 @@
-// Per-key normalizers, following ../shared/reference/graph-api.md section 7.
+// Per-key normalizers, following docs/graph-api.md section 7.
 // Each takes the raw value (UTF-8) and writes the normalized value, or returns
 // false when the value cannot be normalized to a valid one (the caller then
 // sends an empty cell, never a hash of garbage or of "").

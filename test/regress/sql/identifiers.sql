@@ -2,7 +2,7 @@
 -- NULL handling, and the markings the functions carry.
 CREATE EXTENSION connector;
 
--- Meta's published examples (graph-api.md section 8).
+-- Meta's published examples (docs/graph-api.md section 8).
 SELECT key, input, fb_normalize(key, input) AS normalized, fb_hash(key, input) AS hashed
 FROM (VALUES ('EMAIL', 'mary@example.com'),
              ('EMAIL', 'John_Smith@gmail.com'),
