@@ -121,13 +121,9 @@ report_outcome(ExportProgress *progress, RunStatus status, const char *sqlstate,
  * never re-queues it as if a crash had interrupted it.
  */
 static int64 active_run_id = 0;
-
 static ExportProgress *active_progress = NULL;
-
 static char fatal_message[512];
-
 static char fatal_sqlstate[6];
-
 static emit_log_hook_type previous_emit_log_hook = NULL;
 
 static void
