@@ -481,20 +481,31 @@ TEST_F(UploadEngineSim, ExpiredTokenFailsAtOnceWithReAuthAndStopsEverySend) {
   EXPECT_EQ(endpoint_requests("POST /{audience_id}/users"), 3);
 }
 
-TEST_F(UploadEngineSim, ReplaceSendsBatchOneFirstThenTheRestInOrderOneAtATime) {
+// R3, R4, R6: batch 1 alone; then the middle batches as many at once as the
+// engine allows; the batch with last_batch_flag alone, after all the others.
+TEST_F(UploadEngineSim, ReplaceSendsBatchOneAloneThenTheMiddleInParallelThenTheLastAlone) {
   std::string audience = create_audience("replace");
-  add_fault({{"kind", "latency"}, {"ms", 30}});
+  add_fault({{"kind", "latency"}, {"ms", 40}, {"endpoint", "/{audience_id}/usersreplace"}});
   UploadEngine engine(settings_, credentials_, quick_engine(4), should_abort);
-  for (std::uint64_t seq = 1; seq <= 3; ++seq)
-    engine.submit(UploadOperation::Replace, audience,
-                  make_batch(4242, seq, seq == 3, static_cast<int>(seq - 1) * 100, 100, 300));
-  auto outcomes = drain(engine);
-  ASSERT_EQ(outcomes.size(), 3u);
-  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
-    EXPECT_EQ(outcomes[seq - 1].batch_seq, seq);  // reported in order, too
-    EXPECT_TRUE(outcomes[seq - 1].succeeded) << outcomes[seq - 1].error.message;
-    EXPECT_EQ(outcomes[seq - 1].num_received, static_cast<std::int64_t>(seq) * 100);
+  constexpr int kBatches = 8;
+  constexpr int kRows = 100;
+  std::vector<BatchOutcome> outcomes;
+  int next = 1;
+  auto started = Clock::now();
+  while ((next <= kBatches || !engine.idle()) && elapsed_ms(started) < 15000) {
+    while (next <= kBatches && engine.has_room()) {
+      engine.submit(UploadOperation::Replace, audience,
+                    make_batch(4242, static_cast<std::uint64_t>(next), next == kBatches,
+                               (next - 1) * kRows, kRows, kBatches * kRows));
+      ++next;
+    }
+    for (auto& outcome : engine.poll(100)) outcomes.push_back(std::move(outcome));
   }
+  ASSERT_EQ(outcomes.size(), static_cast<std::size_t>(kBatches));
+  for (const auto& outcome : outcomes)
+    EXPECT_TRUE(outcome.succeeded) << outcome.batch_seq << ": " << outcome.error.message;
+  EXPECT_EQ(outcomes.front().batch_seq, 1u);
+  EXPECT_EQ(outcomes.back().batch_seq, static_cast<std::uint64_t>(kBatches));
   Json sessions = replace_sessions(audience);
   ASSERT_EQ(sessions.size(), 1u);
   EXPECT_EQ(sessions[0].at("outcome"), "finished");
@@ -504,10 +515,45 @@ TEST_F(UploadEngineSim, ReplaceSendsBatchOneFirstThenTheRestInOrderOneAtATime) {
     order.push_back(batch.at("batch_seq").get<int>());
     EXPECT_EQ(batch.at("result"), "accepted");
   }
-  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
-  EXPECT_EQ(engine.max_in_flight_seen(), 1);
-  EXPECT_EQ(stats().at("max_in_flight").get<int>(), 1);
-  EXPECT_TRUE(compare(audience, 0, 300).at("equal").get<bool>());
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(kBatches));
+  EXPECT_EQ(order.front(), 1);
+  EXPECT_EQ(order.back(), kBatches);
+  EXPECT_GE(engine.max_in_flight_seen(), 2);  // the middle went in parallel
+  EXPECT_LE(stats().at("max_in_flight").get<int>(), 4);
+  EXPECT_TRUE(compare(audience, 0, kBatches * kRows).at("equal").get<bool>());
+}
+
+// A middle batch that fails and is retried still comes before the last one,
+// which goes exactly once, when every other batch was confirmed.
+TEST_F(UploadEngineSim, ReplaceLastBatchWaitsForRetriedMiddleBatches) {
+  std::string audience = create_audience("replace-retried");
+  UploadEngine engine(settings_, credentials_, quick_engine(4), should_abort);
+  engine.submit(UploadOperation::Replace, audience, make_batch(5151, 1, false, 0, 100, 500));
+  auto first = drain(engine);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(first[0].succeeded) << first[0].error.message;
+  add_fault({{"kind", "server_error"}, {"count", 2}, {"endpoint", "/{audience_id}/usersreplace"}});
+  for (std::uint64_t seq = 2; seq <= 5; ++seq)
+    engine.submit(UploadOperation::Replace, audience,
+                  make_batch(5151, seq, seq == 5, static_cast<int>(seq - 1) * 100, 100, 500));
+  auto rest = drain(engine);
+  ASSERT_EQ(rest.size(), 4u);
+  int retried = 0;
+  for (const auto& outcome : rest) {
+    EXPECT_TRUE(outcome.succeeded) << outcome.batch_seq << ": " << outcome.error.message;
+    retried += outcome.attempts - 1;
+  }
+  EXPECT_EQ(retried, 2);
+  Json sessions = replace_sessions(audience);
+  ASSERT_EQ(sessions.size(), 1u);
+  EXPECT_EQ(sessions[0].at("outcome"), "finished");
+  const Json& batches = sessions[0].at("batches");
+  ASSERT_FALSE(batches.empty());
+  EXPECT_EQ(batches.back().at("batch_seq").get<int>(), 5);
+  int last_sent = 0;
+  for (const auto& batch : batches) last_sent += batch.at("batch_seq").get<int>() == 5 ? 1 : 0;
+  EXPECT_EQ(last_sent, 1);
+  EXPECT_TRUE(compare(audience, 0, 500).at("equal").get<bool>());
 }
 
 TEST_F(UploadEngineSim, ReplaceBatchOneWithoutAnAnswerIsReportedUnknownAndNeverResent) {

@@ -7,9 +7,11 @@
 // - A usersreplace batch 1 goes on a fresh connection: on a reused connection
 //   that dies before any answer, libcurl silently sends the request again,
 //   and a second batch 1 restarts the replace (R3).
-// - Replace batches of one audience go strictly in batch_seq order, one at a
-//   time, and only after batch 1 succeeded (R4): a batch retried after a later
-//   one with last_batch_flag would find the session closed.
+// - A replace session's batch 1 goes alone; the batches after it only once it
+//   succeeded (R3, R4), then as many at once as the engine allows, in any
+//   order (R4 accepts that); the batch with last_batch_flag goes last, alone,
+//   once every other batch of the session was confirmed: anything after it
+//   would find the session closed (R6).
 // - Throttling headers pause every send of the engine, not just the batch that
 //   saw them: the budget belongs to the ad account (reference 4.3).
 
@@ -154,7 +156,7 @@ struct Job {
 // One audience's usersreplace session, while the engine holds batches of it.
 struct ReplaceSession {
   bool batch1_succeeded = false;
-  bool in_flight = false;
+  int in_flight = 0;
 };
 
 struct UploadEngine::State {
@@ -224,16 +226,13 @@ struct UploadEngine::State {
     if (aborted || (should_abort != nullptr && should_abort())) abort_now();
   }
 
-  // The one Replace job of this audience that may go next: the lowest
-  // batch_seq not yet reported.
-  const Job* next_of_session(const std::string& audience_id) const {
-    const Job* next = nullptr;
-    for (const auto& job : jobs)
-      if (!job->final && job->operation == UploadOperation::Replace &&
-          job->audience_id == audience_id &&
-          (next == nullptr || job->batch.batch_seq < next->batch.batch_seq))
-        next = job.get();
-    return next;
+  // Another batch of the job's replace session not yet confirmed.
+  bool session_has_other_pending(const Job& job) const {
+    for (const auto& other : jobs)
+      if (other.get() != &job && !other->final && other->operation == UploadOperation::Replace &&
+          other->audience_id == job.audience_id)
+        return true;
+    return false;
   }
 
   // When the job may be sent, or -1 while something other than time holds it.
@@ -241,8 +240,13 @@ struct UploadEngine::State {
     if (job.final || job.curl != nullptr) return -1;
     if (job.operation == UploadOperation::Replace) {
       const ReplaceSession& session = sessions.at(job.audience_id);
-      if (session.in_flight || next_of_session(job.audience_id) != &job) return -1;
-      if (job.batch.batch_seq != 1 && !session.batch1_succeeded) return -1;
+      if (job.batch.batch_seq == 1) {
+        if (session.in_flight > 0) return -1;
+      } else if (!session.batch1_succeeded) {
+        return -1;
+      } else if (job.batch.last && (session.in_flight > 0 || session_has_other_pending(job))) {
+        return -1;
+      }
     }
     return std::max(job.due_ms, blocked_until);
   }
@@ -278,7 +282,7 @@ struct UploadEngine::State {
     ++requests_sent;
     ++in_flight;
     max_in_flight_seen = std::max(max_in_flight_seen, in_flight);
-    if (job.operation == UploadOperation::Replace) sessions.at(job.audience_id).in_flight = true;
+    if (job.operation == UploadOperation::Replace) ++sessions.at(job.audience_id).in_flight;
   }
 
   bool start_due() {
@@ -420,7 +424,7 @@ struct UploadEngine::State {
       job.curl = nullptr;
       spare_handles.push_back(curl);
       --in_flight;
-      if (job.operation == UploadOperation::Replace) sessions.at(job.audience_id).in_flight = false;
+      if (job.operation == UploadOperation::Replace) --sessions.at(job.audience_id).in_flight;
       finish(job, result, uploaded);
       finished = true;
     }
@@ -431,10 +435,10 @@ struct UploadEngine::State {
     jobs.erase(std::remove_if(jobs.begin(), jobs.end(), [](const auto& job) { return job->final; }),
                jobs.end());
     for (auto session = sessions.begin(); session != sessions.end();) {
-      if (next_of_session(session->first) == nullptr)
-        session = sessions.erase(session);
-      else
-        ++session;
+      bool held = std::any_of(jobs.begin(), jobs.end(), [&](const auto& job) {
+        return job->operation == UploadOperation::Replace && job->audience_id == session->first;
+      });
+      session = held ? std::next(session) : sessions.erase(session);
     }
   }
 
