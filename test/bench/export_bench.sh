@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# An export of ROWS synthetic customers with 8 keys (EMAIL, PHONE, FN, LN, CT,
-# ST, ZIP, COUNTRY) to the Graph API simulator with LATENCY_MS per request, in
-# add mode. Run by hand, as root, after `make install`:
+# Exports of ROWS synthetic customers with 8 keys (EMAIL, PHONE, FN, LN, CT,
+# ST, ZIP, COUNTRY) to the Graph API simulator with LATENCY_MS per request,
+# side by side on the same segment: add, replace, a first mirror run, and a
+# mirror run after 1% of the rows changed. Run by hand, as root, after
+# `make install`:
 #   test/bench/export_bench.sh [ROWS] [LATENCY_MS] [PARALLEL]     # defaults 1000000 200 8
-# Reports rows per second, the exporting worker's peak private memory and CPU,
-# and the simulator's CPU, all from this one run.
+# Reports, per run, the wall time and its ratio to the add run, rows per
+# second, the exporting worker's peak private memory and CPU, and the
+# simulator's CPU; then the mirror ledger's bytes per row.
 set -euo pipefail
 
 rows=${1:-1000000}
@@ -40,41 +43,58 @@ VACUUM ANALYZE customers;
 CREATE VIEW segment AS SELECT * FROM customers;
 SQL
 
-cpu_before=$(curl -s "$GRAPH_SIM_URL/_sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['process_cpu_seconds'])")
-started=$(date +%s.%N)
-psql -q -c "SET connector.max_parallel_requests = $parallel" \
-  -c "SELECT fb_export_segment('segment', 'bench', mode => 'add', wait => true)" >/dev/null 2>"$work/notices" &
-export_pid=$!
+# One waited export; prints "MODE SECONDS PEAK_KB CPU_TICKS SIM_CPU_SECONDS ROWS_SENT ROWS_REMOVED".
+measure() { # measure MODE AUDIENCE
+  local mode=$1 audience=$2 export_pid worker anon ticks peak_kb=0 cpu_ticks=0 started finished
+  local sim_before sim_after
+  sim_before=$(curl -s "$GRAPH_SIM_URL/_sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['process_cpu_seconds'])")
+  started=$(date +%s.%N)
+  psql -q -c "SET connector.max_parallel_requests = $parallel" -c "SET connector.mirror_max_removal = 1" \
+    -c "SELECT fb_export_segment('segment', 'bench', mode => '$mode', audience_name => '$audience', wait => true)" \
+    >/dev/null 2>>"$work/notices" &
+  export_pid=$!
+  # Sample the export worker until it ends: its peak private memory (RssAnon:
+  # VmHWM would also count the shared buffers it touched), and its CPU time.
+  while kill -0 "$export_pid" 2>/dev/null; do
+    worker=$(psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'connector export'" 2>/dev/null | head -n 1)
+    if [ -n "$worker" ] && [ -r "/proc/$worker/status" ]; then
+      anon=$(awk '/RssAnon/ {print $2}' "/proc/$worker/status" 2>/dev/null || echo 0)
+      ticks=$(awk '{print $14 + $15}' "/proc/$worker/stat" 2>/dev/null || echo 0)
+      [ "${anon:-0}" -gt "$peak_kb" ] && peak_kb=$anon
+      [ "${ticks:-0}" -gt "$cpu_ticks" ] && cpu_ticks=$ticks
+    fi
+    sleep 0.2
+  done
+  wait "$export_pid"
+  finished=$(date +%s.%N)
+  sim_after=$(curl -s "$GRAPH_SIM_URL/_sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['process_cpu_seconds'])")
+  echo "$mode $(echo "$finished - $started" | bc) $peak_kb $cpu_ticks $(echo "$sim_after - $sim_before" | bc)" \
+    "$(psql -At -c "SELECT rows_sent || ' ' || rows_removed FROM fb_export_runs ORDER BY run_id DESC LIMIT 1")"
+}
 
-# Sample the export worker until it ends: its peak private memory (RssAnon:
-# VmHWM would also count the shared buffers it touched), and its CPU time.
-peak_kb=0
-peak_hwm_kb=0
-cpu_ticks=0
-while kill -0 "$export_pid" 2>/dev/null; do
-  worker=$(psql -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'connector export'" 2>/dev/null | head -n 1)
-  if [ -n "$worker" ] && [ -r "/proc/$worker/status" ]; then
-    anon=$(awk '/RssAnon/ {print $2}' "/proc/$worker/status" 2>/dev/null || echo 0)
-    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$worker/status" 2>/dev/null || echo 0)
-    ticks=$(awk '{print $14 + $15}' "/proc/$worker/stat" 2>/dev/null || echo 0)
-    [ "${anon:-0}" -gt "$peak_kb" ] && peak_kb=$anon
-    [ "${hwm:-0}" -gt "$peak_hwm_kb" ] && peak_hwm_kb=$hwm
-    [ "${ticks:-0}" -gt "$cpu_ticks" ] && cpu_ticks=$ticks
-  fi
-  sleep 0.2
-done
-wait "$export_pid"
-finished=$(date +%s.%N)
-cpu_after=$(curl -s "$GRAPH_SIM_URL/_sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['process_cpu_seconds'])")
+{
+  measure add "bench add"
+  measure replace "bench replace"
+  measure mirror "bench mirror"
+  # 1% of the customers change their e-mail address: 1% to add, 1% to remove.
+  psql -q -c "UPDATE customers SET email = 'new.' || email WHERE id % 100 = 0"
+  measure mirror "bench mirror" | sed 's/^mirror/mirror-1%/'
+} >"$work/results"
 
-psql -x -c "SELECT run_id, status, rows_read, rows_sent, batches, retries, num_invalid_entries,
-                   finished_at - started_at AS run_time FROM fb_export_runs"
-awk -v rows="$rows" -v s="$started" -v f="$finished" -v kb="$peak_kb" -v ticks="$cpu_ticks" \
- -v hwm="$peak_hwm_kb" \
-    -v hz="$(getconf CLK_TCK)" -v a="$cpu_before" -v b="$cpu_after" -v lat="$latency" -v par="$parallel" 'BEGIN {
-  t = f - s
+psql -x -c "SELECT run_id, mode, status, rows_read, rows_sent, rows_removed, batches, retries,
+                   finished_at - started_at AS run_time FROM fb_export_runs ORDER BY run_id"
+ledger=$(psql -At -c "SELECT pg_catalog.pg_total_relation_size('connector.ledger') || ' ' || count(*)
+                      FROM connector.ledger")
+awk -v rows="$rows" -v lat="$latency" -v par="$parallel" -v hz="$(getconf CLK_TCK)" -v ledger="$ledger" 'BEGIN {
   printf "rows %d, latency %d ms, %d requests in flight\n", rows, lat, par
-  printf "wall time %.1f s: %.0f rows/s\n", t, rows / t
-  printf "export worker: peak private memory (RssAnon) %.1f MB (VmHWM with shared buffers %.1f MB), CPU %.1f s (%.1f us per row)\n", kb / 1024, hwm / 1024, ticks / hz, ticks / hz * 1e6 / rows
-  printf "simulator: CPU %.1f s (%.1f us per row)\n", b - a, (b - a) * 1e6 / rows
-}'
+  printf "%-10s %8s %9s %10s %9s %10s %9s %9s %9s\n", "run", "wall s", "vs add", "rows/s", "peak MB", "worker s", "us/row", "sim s", "sent/rm"
+}
+{
+  if ($1 == "add") add = $2
+  printf "%-10s %8.1f %8.2fx %10.0f %9.1f %10.1f %9.1f %9.1f %9s\n", $1, $2, $2 / add, rows / $2, $3 / 1024,
+    $4 / hz, $4 / hz * 1e6 / rows, $5, $6 "/" $7
+}
+END {
+  split(ledger, l, " ")
+  if (l[2] > 0) printf "mirror ledger: %d rows, %.0f bytes per row (table and indexes)\n", l[2], l[1] / l[2]
+}' "$work/results"
