@@ -65,8 +65,11 @@ stage_spooled_rows(BufFile *spool)
 		if (count == STAGE_ROWS || (!more && count > 0))
 		{
 			Datum		values[1];
+			MemoryContext old = MemoryContextSwitchTo(rows_context);
 
+			/* With the rows, so that both go at the reset below: memory stays one batch. */
 			values[0] = PointerGetDatum(construct_array(rows, count, TEXTOID, -1, false, TYPALIGN_INT));
+			MemoryContextSwitchTo(old);
 			/* The same row twice in a segment is one member. */
 			if (SPI_execute_with_args("INSERT INTO pg_temp.connector_current (row_hash, row_json)"
 									  " SELECT pg_catalog.sha256(pg_catalog.convert_to(r, 'UTF8')), r"

@@ -158,12 +158,15 @@ def peak_worker_memory_kb(statement):
 
 
 class Memory(unittest.TestCase):
-    def test_the_exporting_process_does_not_grow_with_the_segment(self):
+    @classmethod
+    def setUpClass(cls):
         sql("""CREATE TABLE sized AS SELECT i, format('sized%s@example.com', i) AS email,
                       format('+44 20 7946 %s', lpad((i % 10000)::text, 4, '0')) AS phone,
                       'Ann'::text AS first_name FROM generate_series(1, 200000) AS i;
                CREATE VIEW sized_small AS SELECT email, phone, first_name FROM sized WHERE i <= 20000;
                CREATE VIEW sized_large AS SELECT email, phone, first_name FROM sized;""")
+
+    def test_the_exporting_process_does_not_grow_with_the_segment(self):
         # Latency keeps each run going long enough to be sampled, on a busy machine too.
         sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 300}]})
         try:
@@ -176,6 +179,22 @@ class Memory(unittest.TestCase):
         self.assertGreater(small, 0)
         # Ten times the rows; the memory is the batches in flight, not the segment.
         self.assertLess(large, small + 30 * 1024, f"20,000 rows: {small} kB, 200,000 rows: {large} kB")
+
+    def test_mirror_and_replace_runs_do_not_grow_with_the_segment_either(self):
+        # They stage the segment and write the ledger besides sending.
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 300}]})
+        try:
+            for mode in ("mirror", "replace"):
+                with self.subTest(mode=mode):
+                    small, large = (peak_worker_memory_kb(
+                        f"SELECT fb_export_segment('{view}', 'meta_main', mode => '{mode}',"
+                        f" audience_name => 'memory {mode} {view}', wait => true)")
+                        for view in ("sized_small", "sized_large"))
+                    self.assertGreater(small, 0)
+                    self.assertLess(large, small + 30 * 1024,
+                                    f"{mode}: 20,000 rows: {small} kB, 200,000 rows: {large} kB")
+        finally:
+            sim("/_sim/faults", method="DELETE")
 
 
 class HostileValues(unittest.TestCase):
