@@ -35,7 +35,7 @@
  * has ended and every setting the segment's code changed was rolled back.
  */
 static void
-stage_spooled_rows(BufFile *spool)
+insert_spooled_rows(BufFile *spool, const char *insert, int64 export_id)
 {
 	Datum	   *rows = palloc(sizeof(Datum) * STAGE_ROWS);
 	int			count = 0;
@@ -44,11 +44,6 @@ stage_spooled_rows(BufFile *spool)
 													   ALLOCSET_DEFAULT_SIZES);
 	bool		more = true;
 
-	if (SPI_execute("DROP TABLE IF EXISTS pg_temp.connector_current, pg_temp.connector_adds,"
-					" pg_temp.connector_removes;"
-					"CREATE TEMP TABLE connector_current (row_hash bytea PRIMARY KEY, row_json text NOT NULL)",
-					false, 0) < 0)
-		elog(ERROR, "could not create the mirror staging table");
 	if (BufFileSeek(spool, 0, 0, SEEK_SET) != 0)
 		elog(ERROR, "could not rewind the export spool file");
 	initStringInfo(&row);
@@ -64,17 +59,15 @@ stage_spooled_rows(BufFile *spool)
 		}
 		if (count == STAGE_ROWS || (!more && count > 0))
 		{
-			Datum		values[1];
+			Datum		values[2];
 			MemoryContext old = MemoryContextSwitchTo(rows_context);
 
 			/* With the rows, so that both go at the reset below: memory stays one batch. */
-			values[0] = PointerGetDatum(construct_array(rows, count, TEXTOID, -1, false, TYPALIGN_INT));
+			values[0] = Int64GetDatum(export_id);
+			values[1] = PointerGetDatum(construct_array(rows, count, TEXTOID, -1, false, TYPALIGN_INT));
 			MemoryContextSwitchTo(old);
-			/* The same row twice in a segment is one member. */
-			if (SPI_execute_with_args("INSERT INTO pg_temp.connector_current (row_hash, row_json)"
-									  " SELECT pg_catalog.sha256(pg_catalog.convert_to(r, 'UTF8')), r"
-									  " FROM pg_catalog.unnest($1::pg_catalog.text[]) AS r ON CONFLICT DO NOTHING",
-									  1, (Oid[]) {TEXTARRAYOID}, values, NULL, false, 0) != SPI_OK_INSERT)
+			if (SPI_execute_with_args(insert, 2, (Oid[]) {INT8OID, TEXTARRAYOID}, values, NULL, false, 0)
+				!= SPI_OK_INSERT)
 				elog(ERROR, "could not stage the segment's rows");
 			count = 0;
 			MemoryContextReset(rows_context);
@@ -82,6 +75,23 @@ stage_spooled_rows(BufFile *spool)
 		}
 	}
 	MemoryContextDelete(rows_context);
+}
+
+/* The same row twice in a segment is one member. */
+#define INSERT_ROWS_OF(table_and_columns, export_id) \
+	"INSERT INTO " table_and_columns " SELECT " export_id "pg_catalog.sha256(pg_catalog.convert_to(r, 'UTF8')), r" \
+	" FROM pg_catalog.unnest($2::pg_catalog.text[]) AS r ON CONFLICT DO NOTHING"
+
+static void
+stage_spooled_rows(BufFile *spool)
+{
+	if (SPI_execute("DROP TABLE IF EXISTS pg_temp.connector_current, pg_temp.connector_adds,"
+					" pg_temp.connector_removes;"
+					"CREATE TEMP TABLE connector_current (row_hash bytea PRIMARY KEY, row_json text NOT NULL)",
+					false, 0) < 0)
+		elog(ERROR, "could not create the mirror staging table");
+	/* $1, the export, is not needed here. */
+	insert_spooled_rows(spool, INSERT_ROWS_OF("pg_temp.connector_current (row_hash, row_json)", ""), 0);
 }
 
 /* Spools a staged table's rows in seq order; returns how many. */
@@ -229,15 +239,14 @@ record_replaced_ledger(const Run *run)
 	PrivilegedScope scope;
 
 	begin_step("connector: recording what the replace made the audience");
-	enter_worker_scope(&scope);
-	stage_spooled_rows(run_resources.spool);
+	enter_privileged_scope(&scope);
 	if (SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
-		SPI_execute_with_args("INSERT INTO connector.ledger (export_id, row_hash, row_json)"
-							  " SELECT $1, row_hash, row_json FROM pg_temp.connector_current",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT ||
-		SPI_execute("DROP TABLE pg_temp.connector_current", false, 0) < 0)
-		elog(ERROR, "could not record the ledger of a replace");
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not reset connector.ledger");
+	/* Straight from the spool: no staging table is needed to write what was sent. */
+	insert_spooled_rows(run_resources.spool,
+						INSERT_ROWS_OF("connector.ledger (export_id, row_hash, row_json)", "$1, "),
+						run->export_id);
 	(void) set_ledger_schema(run->export_id, connector_export_encoder_schema(run_resources.encoder));
 	leave_privileged_scope(&scope);
 	end_step();
