@@ -236,7 +236,7 @@ CREATE TABLE connector.exports (
     mapping        jsonb,
     key_identifier text CHECK (key_identifier IN ('email', 'phone', 'name_and_address')),
     mode           text NOT NULL CHECK (mode IN ('add', 'replace', 'mirror')),
-    ledger_schema  text,             -- mirror: the payload schema the ledger was written with
+    ledger_format  text,             -- the member format (schema and cell forms) of its ledger
     owner          regrole NOT NULL, -- another exporter never changes it; an admin may
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -258,6 +258,7 @@ CREATE TABLE connector.runs (
     crash_requeues      integer NOT NULL DEFAULT 0,  -- earlier runs of this one that died with their worker
     session_id          bigint,
     rows_read           bigint NOT NULL DEFAULT 0,
+    rows_unchanged      bigint NOT NULL DEFAULT 0,  -- mirror: rows found in the ledger as they were
     rows_skipped        jsonb NOT NULL DEFAULT '{}',
     rows_sent           bigint NOT NULL DEFAULT 0,
     rows_removed        bigint NOT NULL DEFAULT 0,
@@ -275,12 +276,16 @@ CREATE TABLE connector.runs (
 CREATE INDEX ON connector.runs (status) WHERE status IN ('queued', 'running');
 CREATE INDEX ON connector.runs (export_id, run_id);
 
--- Mirror mode: the payload rows this export last had confirmed by Meta.
+-- What the export's audience holds, as its last successful mirror or replace
+-- run left it, in chunks of entries sorted by source digest. An entry is the
+-- digest of a segment row's source values (16 bytes), the length of its
+-- member (2 bytes, little-endian) and the member: the row's identifiers,
+-- normalized and packed, which is what removing it needs.
 CREATE TABLE connector.ledger (
     export_id bigint NOT NULL REFERENCES connector.exports ON DELETE CASCADE,
-    row_hash  bytea NOT NULL,        -- SHA-256 of row_json: the row's identity
-    row_json  text NOT NULL,         -- the payload row as sent: what removing it needs
-    PRIMARY KEY (export_id, row_hash)
+    chunk     integer NOT NULL,
+    entries   bytea NOT NULL,
+    PRIMARY KEY (export_id, chunk)
 );
 
 SELECT pg_catalog.pg_extension_config_dump('connector.exports', '');
@@ -322,8 +327,8 @@ COMMENT ON VIEW fb_exports IS 'Saved export configurations with their last run.'
 
 CREATE VIEW fb_export_runs WITH (security_barrier) AS
 SELECT r.run_id, e.segment, d.name AS destination, r.audience_id, r.mode, r.status,
-       r.rows_read, r.rows_skipped, r.rows_sent, r.rows_removed, r.batches, r.retries,
-       r.num_received, r.num_invalid_entries, r.queued_at, r.started_at, r.finished_at,
+       r.rows_read, r.rows_skipped, r.rows_unchanged, r.rows_sent, r.rows_removed, r.batches,
+       r.retries, r.num_received, r.num_invalid_entries, r.queued_at, r.started_at, r.finished_at,
        r.error, r.sqlstate, r.requested_by::text AS requested_by
 FROM connector.runs r
 JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id

@@ -11,6 +11,7 @@
 
 #include "lib/stringinfo.h"
 #include "storage/buffile.h"
+#include "utils/tuplesort.h"
 
 #include "connector_shim.h"
 #include "destinations.h"
@@ -58,6 +59,7 @@ typedef struct Run
 	int64		rows_read;
 	int64		rows_exportable;	/* rows with a key identifier: the segment's size */
 	int64		rows_kept;		/* to add, or to replace with */
+	int64		rows_unchanged; /* mirror: in the ledger as they are, not sent again */
 	int64		rows_to_remove; /* mirror */
 	int64		ledger_rows;	/* mirror: members this export had sent before */
 	int64		skipped[CONNECTOR_SKIP_REASONS];
@@ -69,8 +71,9 @@ typedef struct RunResources
 {
 	ConnectorExportEncoder *encoder;
 	ConnectorExportSender *sender;
-	BufFile    *spool;			/* rows to add (or replace with) */
-	BufFile    *removals;		/* mirror: rows to remove */
+	BufFile    *spool;			/* members to add (or replace with) */
+	BufFile    *removals;		/* mirror: members to remove */
+	BufFile    *next_ledger;	/* mirror, replace: the ledger once everything is sent */
 	DestinationCredentials credentials;
 } RunResources;
 
@@ -88,14 +91,20 @@ extern void raise_if_cancelled(void);
 
 /* segment_read.c: phase 1, the segment read as the requester and spooled. */
 extern void read_segment(Run *run, ExportProgress *progress);
+extern void count_exportable_row(Run *run);
 extern void spool_row(BufFile *file, const char *row, size_t length);
 extern bool unspool_row(BufFile *file, StringInfo row);
 
-/* mirror.c: what a mirror run adds and removes; the ledger of what Meta confirmed. */
-extern void diff_against_ledger(Run *run, const char *schema);
+/*
+ * mirror.c: what a mirror run adds and removes, from the segment's source
+ * records sorted and merged with the ledger; the ledger a mirror or replace
+ * run leaves.
+ */
+extern Tuplesortstate *begin_source_sort(void);
+extern void sort_source_record(Tuplesortstate *sort, StringInfo buffer, const char *record, size_t length);
+extern void diff_against_ledger(Run *run, Tuplesortstate *records);
 extern void check_mirror_removal(const Run *run);
-extern void record_ledger_batch(const Run *run, bool removing, int64 batch_seq, int64 rows);
-extern void record_replaced_ledger(const Run *run);
+extern void record_ledger(const Run *run);
 
 /* export_send.c: phases 2 and 3, the audience and the batches. */
 extern void ensure_audience(Run *run, Destination *destination);

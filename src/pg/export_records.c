@@ -210,23 +210,32 @@ record_audience(const Run *run)
 }
 
 /*
- * Records the payload schema the export's ledger is written with, in the
- * caller's step; true when a ledger had been written with another one.
+ * Whether the export's ledger was written in another member format than
+ * `format` (so that it cannot be merged with this run's rows), in the
+ * caller's step.
  */
 bool
-set_ledger_schema(int64 export_id, const char *schema)
+ledger_format_changed(int64 export_id, const char *format)
 {
 	bool		isnull;
-	bool		changed;
 
-	if (SPI_execute_with_args("UPDATE connector.exports e SET ledger_schema = $2 FROM connector.exports old"
-							  " WHERE e.export_id OPERATOR(pg_catalog.=) $1"
-							  " AND old.export_id OPERATOR(pg_catalog.=) e.export_id"
-							  " RETURNING old.ledger_schema IS NOT NULL AND old.ledger_schema OPERATOR(pg_catalog.<>) $2",
+	if (SPI_execute_with_args("SELECT ledger_format IS NOT NULL AND ledger_format OPERATOR(pg_catalog.<>) $2"
+							  " FROM connector.exports WHERE export_id OPERATOR(pg_catalog.=) $1",
 							  2, (Oid[]) {INT8OID, TEXTOID},
-							  (Datum[]) {Int64GetDatum(export_id), CStringGetTextDatum(schema)},
-							  NULL, false, 0) != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+							  (Datum[]) {Int64GetDatum(export_id), CStringGetTextDatum(format)},
+							  NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read connector.exports");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Records the member format the export's ledger is now written in, in the caller's step. */
+void
+record_ledger_format(int64 export_id, const char *format)
+{
+	if (SPI_execute_with_args("UPDATE connector.exports SET ledger_format = $2"
+							  " WHERE export_id OPERATOR(pg_catalog.=) $1",
+							  2, (Oid[]) {INT8OID, TEXTOID},
+							  (Datum[]) {Int64GetDatum(export_id), CStringGetTextDatum(format)},
+							  NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update connector.exports");
-	changed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return changed;
 }

@@ -4,11 +4,13 @@
  * is the list of phases, none holding a transaction across HTTP:
  *
  *  1. read (segment_read.c): one REPEATABLE READ transaction reads the
- *     segment as the role that asked, each row normalized, hashed and
- *     spooled; a mirror run then diffs it against its ledger (mirror.c);
+ *     segment as the role that asked, each row normalized and spooled (add)
+ *     or sorted by the digest of its values and merged with the export's
+ *     ledger (mirror, replace: mirror.c);
  *  2. audience (export_send.c): checked, reused or created at Meta;
  *  3. send (export_send.c): batches from the spool, several requests in
- *     flight, every outcome committed to connector.runs as it comes.
+ *     flight, every outcome committed to connector.runs as it comes; then
+ *     the ledger of a mirror or replace run (mirror.c).
  *
  * Nothing is sent when the read fails its checks: the profile limit, a
  * replace with no row, a mirror run that would remove too much.
@@ -48,6 +50,8 @@ release_resources(void)
 		BufFileClose(run_resources.spool);
 	if (run_resources.removals != NULL)
 		BufFileClose(run_resources.removals);
+	if (run_resources.next_ledger != NULL)
+		BufFileClose(run_resources.next_ledger);
 	forget_credentials(&run_resources.credentials);
 	memset(&run_resources, 0, sizeof(run_resources));
 }
@@ -238,13 +242,14 @@ run_export(int64 run_id, ExportProgress *progress)
 			send_spool(&run, progress, CONNECTOR_UPLOAD_ADD, run_resources.spool, run.rows_kept, run.session_id);
 			send_spool(&run, progress, CONNECTOR_UPLOAD_REMOVE, run_resources.removals, run.rows_to_remove,
 					   run.session_id + 1);
+			record_ledger(&run);
 		}
 		else if (run.mode == EXPORT_REPLACE)
 		{
 			close_interrupted_session(&run);
 			send_spool(&run, progress, CONNECTOR_UPLOAD_REPLACE, run_resources.spool, run.rows_kept,
 					   run.session_id);
-			record_replaced_ledger(&run);
+			record_ledger(&run);
 		}
 		else
 			send_spool(&run, progress, CONNECTOR_UPLOAD_ADD, run_resources.spool, run.rows_kept,

@@ -94,10 +94,7 @@ ensure_audience(Run *run, Destination *destination)
 	record_audience(run);
 }
 
-/*
- * Commits the outcomes of finished batches, with the ledger of a mirror run:
- * it changes only for batches Meta confirmed. Raises the first failure.
- */
+/* Commits the outcomes of finished batches. Raises the first failure. */
 static void
 record_batches(const Run *run, ConnectorUploadOperation operation,
 			   const ConnectorBatchResult *results, int count, ExportProgress *progress)
@@ -127,8 +124,6 @@ record_batches(const Run *run, ConnectorUploadOperation operation,
 		rows += results[i].rows;
 		received = Max(received, results[i].num_received);
 		invalid += results[i].num_invalid_entries;
-		if (run->mode == EXPORT_MIRROR)
-			record_ledger_batch(run, removing, (int64) results[i].batch_seq, (int64) results[i].rows);
 	}
 	record_batch_counts(run->run_id, removing, batches, rows, retries, received, invalid);
 	leave_privileged_scope(&scope);
@@ -156,20 +151,20 @@ void
 close_interrupted_session(Run *run)
 {
 	int64		session_id = interrupted_replace_session(run);
-	StringInfoData row;
+	StringInfoData member;
 	ConnectorGraphConfig graph;
 	ConnectorStatus status;
 
 	if (session_id == 0)
 		return;
 
-	initStringInfo(&row);
-	if (BufFileSeek(run_resources.spool, 0, 0, SEEK_SET) != 0 || !unspool_row(run_resources.spool, &row))
+	initStringInfo(&member);
+	if (BufFileSeek(run_resources.spool, 0, 0, SEEK_SET) != 0 || !unspool_row(run_resources.spool, &member))
 		return;
 	graph = graph_config(&run_resources.credentials);
 	graph.should_abort = export_should_abort;
 	if (connector_close_replace_session(&graph, run_resources.encoder, run->audience_id, session_id,
-										row.data, row.len, &status) == CONNECTOR_ERROR)
+										member.data, member.len, &status) == CONNECTOR_ERROR)
 	{
 		raise_if_cancelled();
 		raise_core_error(&status);
@@ -179,7 +174,7 @@ close_interrupted_session(Run *run)
 					session_id, run->audience_id)));
 }
 
-/* Phase 3: spooled rows, in batches, to the audience. */
+/* Phase 3: spooled members, in batches, to the audience. */
 void
 send_spool(Run *run, ExportProgress *progress, ConnectorUploadOperation operation,
 		   BufFile *file, int64 rows, int64 session_id)
@@ -188,7 +183,7 @@ send_spool(Run *run, ExportProgress *progress, ConnectorUploadOperation operatio
 	ConnectorSenderConfig config;
 	ConnectorStatus status;
 	ConnectorBatchResult results[MAX_RESULTS];
-	StringInfoData row;
+	StringInfoData member;
 	bool		input_done = false;
 
 	if (rows == 0)
@@ -208,7 +203,7 @@ send_spool(Run *run, ExportProgress *progress, ConnectorUploadOperation operatio
 
 	if (BufFileSeek(file, 0, 0, SEEK_SET) != 0)
 		elog(ERROR, "could not rewind the export spool file");
-	initStringInfo(&row);
+	initStringInfo(&member);
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("connector: %s audience %s from segment %s",
 									operation == CONNECTOR_UPLOAD_REMOVE ? "removing from" : "sending to",
@@ -219,14 +214,15 @@ send_spool(Run *run, ExportProgress *progress, ConnectorUploadOperation operatio
 
 		while (!input_done && connector_export_sender_accepts_rows(run_resources.sender))
 		{
-			if (!unspool_row(file, &row))
+			if (!unspool_row(file, &member))
 			{
 				input_done = true;
 				if (connector_export_sender_finish(run_resources.sender, &status) == CONNECTOR_ERROR)
 					raise_core_error(&status);
 				break;
 			}
-			if (connector_export_sender_add_row(run_resources.sender, row.data, row.len, &status) == CONNECTOR_ERROR)
+			if (connector_export_sender_add_member(run_resources.sender, member.data, member.len,
+												   &status) == CONNECTOR_ERROR)
 				raise_core_error(&status);
 		}
 		if (connector_export_sender_poll(run_resources.sender, 100, results, MAX_RESULTS, &count,

@@ -1,187 +1,435 @@
 /*
- * Mirror mode: the segment's payload rows are staged, once the requester's
- * read is over, in a temporary table that plain SQL diffs against the ledger
- * of what Meta confirmed for the export: what is new is sent, what is gone is
- * removed, and the ledger changes only for batches Meta confirmed. A replace
- * leaves the ledger equal to the audience it made. The tables belong to the
- * extension owner; everything here runs in the worker scope (owner,
- * search_path pinned, every operator qualified).
+ * Mirror and replace runs: the segment's rows, as source records (the digest
+ * of their values, then the values), are sorted by digest and merged with the
+ * export's ledger, which is sorted the same way. A row found in the ledger
+ * under the same digest did not change: its member is taken from the ledger,
+ * neither normalized nor hashed nor sent again. A new row is normalized and
+ * sent. A ledger entry no row matches any more is removed, unless another
+ * row still makes the same member. Memory is the sorts' budget
+ * (maintenance_work_mem), whatever the segment's size; the rest goes to
+ * temporary files.
+ *
+ * The ledger is rewritten only once a run has sent everything: a run that
+ * fails leaves the ledger of the last successful one, so the next run sends
+ * again what the failed run could not confirm and removes again what it
+ * removed, both of which Meta takes as no change. A replace leaves the ledger
+ * equal to the audience it made.
+ *
+ * The ledger belongs to the extension owner: it is read and written in the
+ * privileged scope (owner, search_path pinned, every operator qualified),
+ * after the requester's scope has ended.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
-#include "utils/array.h"
+#include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
+#include "core_errors.h"
 #include "export_phases.h"
 #include "privileged.h"
 #include "run_records.h"
 #include "settings.h"
 
-/* Rows staged per statement. */
-#define STAGE_ROWS 1000
+#define DIGEST_BYTES CONNECTOR_SOURCE_DIGEST_BYTES
+/* Entries per ledger chunk: a few hundred KB, stored compressed out of line. */
+#define CHUNK_ENTRIES 4096
 
 /* A mirror run that would remove more than connector.mirror_max_removal allows. */
 #define ERRCODE_MIRROR_REMOVAL_LIMIT MAKE_SQLSTATE('U', 'C', '0', '0', '1')
 
-/*
- * Mirror mode stages the segment's payload rows, read from the spool once the
- * read is over, in a temporary table, so that plain SQL can diff them against
- * the ledger of what Meta confirmed before. The tables belong to the extension
- * owner, like the ledger; everything here runs in the worker scope (owner,
- * search_path pinned, every operator qualified), after the requester's scope
- * has ended and every setting the segment's code changed was rolled back.
- */
-static void
-insert_spooled_rows(BufFile *spool, const char *insert, int64 export_id)
+/* A sort of bytea values in byte order, within maintenance_work_mem. */
+static Tuplesortstate *
+begin_bytes_sort(void)
 {
-	Datum	   *rows = palloc(sizeof(Datum) * STAGE_ROWS);
-	int			count = 0;
-	StringInfoData row;
-	MemoryContext rows_context = AllocSetContextCreate(CurrentMemoryContext, "connector staged rows",
-													   ALLOCSET_DEFAULT_SIZES);
-	bool		more = true;
+	TypeCacheEntry *bytea_type = lookup_type_cache(BYTEAOID, TYPECACHE_LT_OPR);
 
-	if (BufFileSeek(spool, 0, 0, SEEK_SET) != 0)
-		elog(ERROR, "could not rewind the export spool file");
-	initStringInfo(&row);
-	while (more)
-	{
-		more = unspool_row(spool, &row);
-		if (more)
-		{
-			MemoryContext old = MemoryContextSwitchTo(rows_context);
-
-			rows[count++] = PointerGetDatum(cstring_to_text_with_len(row.data, row.len));
-			MemoryContextSwitchTo(old);
-		}
-		if (count == STAGE_ROWS || (!more && count > 0))
-		{
-			Datum		values[2];
-			MemoryContext old = MemoryContextSwitchTo(rows_context);
-
-			/* With the rows, so that both go at the reset below: memory stays one batch. */
-			values[0] = Int64GetDatum(export_id);
-			values[1] = PointerGetDatum(construct_array(rows, count, TEXTOID, -1, false, TYPALIGN_INT));
-			MemoryContextSwitchTo(old);
-			if (SPI_execute_with_args(insert, 2, (Oid[]) {INT8OID, TEXTARRAYOID}, values, NULL, false, 0)
-				!= SPI_OK_INSERT)
-				elog(ERROR, "could not stage the segment's rows");
-			count = 0;
-			MemoryContextReset(rows_context);
-			raise_if_cancelled();
-		}
-	}
-	MemoryContextDelete(rows_context);
+	return tuplesort_begin_datum(BYTEAOID, bytea_type->lt_opr, InvalidOid, false,
+								 maintenance_work_mem, NULL, TUPLESORT_NONE);
 }
 
-/* The same row twice in a segment is one member. */
-#define INSERT_ROWS_OF(table_and_columns, export_id) \
-	"INSERT INTO " table_and_columns " SELECT " export_id "pg_catalog.sha256(pg_catalog.convert_to(r, 'UTF8')), r" \
-	" FROM pg_catalog.unnest($2::pg_catalog.text[]) AS r ON CONFLICT DO NOTHING"
-
 static void
-stage_spooled_rows(BufFile *spool)
+put_bytes(Tuplesortstate *sort, StringInfo buffer, const char *data, size_t length)
 {
-	if (SPI_execute("DROP TABLE IF EXISTS pg_temp.connector_current, pg_temp.connector_adds,"
-					" pg_temp.connector_removes;"
-					"CREATE TEMP TABLE connector_current (row_hash bytea PRIMARY KEY, row_json text NOT NULL)",
-					false, 0) < 0)
-		elog(ERROR, "could not create the mirror staging table");
-	/* $1, the export, is not needed here. */
-	insert_spooled_rows(spool, INSERT_ROWS_OF("pg_temp.connector_current (row_hash, row_json)", ""), 0);
+	resetStringInfo(buffer);
+	appendStringInfoSpaces(buffer, VARHDRSZ);
+	appendBinaryStringInfo(buffer, data, (int) length);
+	SET_VARSIZE(buffer->data, buffer->len);
+	tuplesort_putdatum(sort, PointerGetDatum(buffer->data), false);
 }
 
-/* Spools a staged table's rows in seq order; returns how many. */
-static int64
-spool_table(const char *query, BufFile **file)
+/* The next value of a performed sort, allocated in the current context; NULL at the end. */
+static bytea *
+next_bytes(Tuplesortstate *sort)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	Portal		portal;
-	int64		rows = 0;
+	Datum		value;
 	bool		isnull;
 
-	*file = BufFileCreateTemp(true);
-	MemoryContextSwitchTo(old);
-	/* Not read-only: it must see what this transaction just wrote. */
-	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, false, 0);
+	if (!tuplesort_getdatum(sort, true, &value, &isnull, NULL))
+		return NULL;
+	return DatumGetByteaPP(value);
+}
+
+Tuplesortstate *
+begin_source_sort(void)
+{
+	return begin_bytes_sort();
+}
+
+void
+sort_source_record(Tuplesortstate *sort, StringInfo buffer, const char *record, size_t length)
+{
+	put_bytes(sort, buffer, record, length);
+}
+
+/* A ledger entry: the digest of the source values, and the member. */
+static void
+spool_entry(BufFile *file, StringInfo buffer, const char *digest, const char *member, size_t length)
+{
+	resetStringInfo(buffer);
+	appendBinaryStringInfo(buffer, digest, DIGEST_BYTES);
+	appendBinaryStringInfo(buffer, member, (int) length);
+	spool_row(file, buffer->data, buffer->len);
+}
+
+/* The export's ledger, read chunk by chunk, entry by entry. */
+typedef struct LedgerReader
+{
+	Portal		portal;			/* NULL when there is no ledger to read */
+	MemoryContext chunk_context;
+	const char *chunk;
+	size_t		chunk_length;
+	size_t		at;
+	const char *digest;			/* the current entry */
+	const char *member;
+	size_t		member_length;
+	int64		entries;
+} LedgerReader;
+
+/* A reader with nothing to read, until read_ledger. */
+static void
+open_ledger(LedgerReader *reader)
+{
+	memset(reader, 0, sizeof(*reader));
+	reader->chunk_context = AllocSetContextCreate(CurrentMemoryContext, "connector ledger chunk",
+												  ALLOCSET_DEFAULT_SIZES);
+}
+
+static void
+read_ledger(LedgerReader *reader, int64 export_id)
+{
+	reader->portal = SPI_cursor_open_with_args(NULL,
+											   "SELECT entries FROM connector.ledger"
+											   " WHERE export_id OPERATOR(pg_catalog.=) $1 ORDER BY chunk",
+											   1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(export_id)},
+											   NULL, true, 0);
+}
+
+static void
+malformed_ledger(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("the mirror ledger of this export is malformed"),
+			 errhint("Run the export once with mode => 'replace': it rewrites the ledger.")));
+}
+
+/* Moves to the next entry; false at the end of the ledger. */
+static bool
+next_ledger_entry(LedgerReader *reader)
+{
+	size_t		length;
+
+	while (reader->portal != NULL && reader->at == reader->chunk_length)
+	{
+		bool		isnull;
+		MemoryContext old;
+		bytea	   *chunk;
+
+		SPI_cursor_fetch(reader->portal, true, 1);
+		if (SPI_processed == 0)
+		{
+			SPI_cursor_close(reader->portal);
+			reader->portal = NULL;
+			break;
+		}
+		MemoryContextReset(reader->chunk_context);
+		old = MemoryContextSwitchTo(reader->chunk_context);
+		chunk = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		reader->chunk = VARDATA(chunk);
+		reader->chunk_length = VARSIZE(chunk) - VARHDRSZ;
+		reader->at = 0;
+	}
+	if (reader->portal == NULL && reader->at == reader->chunk_length)
+		return false;
+	if (reader->chunk_length - reader->at < DIGEST_BYTES + 2)
+		malformed_ledger();
+	reader->digest = reader->chunk + reader->at;
+	reader->at += DIGEST_BYTES;
+	length = (unsigned char) reader->chunk[reader->at] | (unsigned char) reader->chunk[reader->at + 1] << 8;
+	reader->at += 2;
+	if (reader->chunk_length - reader->at < length)
+		malformed_ledger();
+	reader->member = reader->chunk + reader->at;
+	reader->member_length = length;
+	reader->at += length;
+	reader->entries++;
+	return true;
+}
+
+static void
+close_ledger(LedgerReader *reader)
+{
+	if (reader->portal != NULL)
+		SPI_cursor_close(reader->portal);
+	MemoryContextDelete(reader->chunk_context);
+}
+
+/* A payload identity: equal members are one member of the audience. */
+static uint64
+member_hash(const char *member, size_t length)
+{
+	return hash_bytes_extended((const unsigned char *) member, (int) length, 0);
+}
+
+static void
+put_identity(Tuplesortstate *sort, StringInfo buffer, uint64 hash, bool gone, int64 ordinal)
+{
+	char		key[17];
+	int			i;
+
+	/* Big-endian, so that byte order is numeric order: members first, then what is gone. */
+	for (i = 0; i < 8; i++)
+		key[i] = (char) (hash >> (56 - 8 * i));
+	key[8] = gone ? 1 : 0;
+	for (i = 0; i < 8; i++)
+		key[9 + i] = (char) ((uint64) ordinal >> (56 - 8 * i));
+	put_bytes(sort, buffer, key, sizeof(key));
+}
+
+/*
+ * The gone entries whose member another row of the segment still makes: as
+ * a bitmap over the gone spool, by sorting the identities of both.
+ */
+static bits8 *
+members_still_made(BufFile *next_ledger, BufFile *gone, int64 gone_count, StringInfo buffer)
+{
+	Tuplesortstate *sort = begin_bytes_sort();
+	bits8	   *shared = palloc0(gone_count / 8 + 1);
+	StringInfoData row;
+	MemoryContext rows_context = AllocSetContextCreate(CurrentMemoryContext, "connector identities",
+													   ALLOCSET_DEFAULT_SIZES);
+	int64		ordinal = 0;
+	uint64		present = 0;
+	bool		any_present = false;
+	bytea	   *key;
+
+	initStringInfo(&row);
+	if (BufFileSeek(next_ledger, 0, 0, SEEK_SET) != 0 || BufFileSeek(gone, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "could not rewind the mirror spool files");
+	while (unspool_row(next_ledger, &row))
+		put_identity(sort, buffer, member_hash(row.data + DIGEST_BYTES, row.len - DIGEST_BYTES), false, -1);
+	while (unspool_row(gone, &row))
+		put_identity(sort, buffer, member_hash(row.data, row.len), true, ordinal++);
+	tuplesort_performsort(sort);
+
 	for (;;)
 	{
-		uint64		i;
+		MemoryContext old = MemoryContextSwitchTo(rows_context);
+		const unsigned char *bytes;
+		uint64		hash = 0;
+		int			i;
 
-		SPI_cursor_fetch(portal, true, STAGE_ROWS);
-		if (SPI_processed == 0)
+		MemoryContextReset(rows_context);
+		key = next_bytes(sort);
+		MemoryContextSwitchTo(old);
+		if (key == NULL)
 			break;
-		for (i = 0; i < SPI_processed; i++)
+		bytes = (const unsigned char *) VARDATA_ANY(key);
+		for (i = 0; i < 8; i++)
+			hash = hash << 8 | bytes[i];
+		if (bytes[8] == 0)
 		{
-			text	   *json = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-
-			spool_row(*file, VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json));
-			rows++;
+			present = hash;
+			any_present = true;
 		}
-		SPI_freetuptable(SPI_tuptable);
+		else if (any_present && present == hash)
+		{
+			int64		gone_ordinal = 0;
+
+			for (i = 0; i < 8; i++)
+				gone_ordinal = gone_ordinal << 8 | bytes[9 + i];
+			shared[gone_ordinal / 8] |= (bits8) (1 << (gone_ordinal % 8));
+		}
 	}
-	SPI_cursor_close(portal);
-	return rows;
+	tuplesort_end(sort);
+	MemoryContextDelete(rows_context);
+	return shared;
+}
+
+/* The members to remove: what is gone, less what another row still makes. */
+static int64
+spool_removals(Run *run, BufFile *next_ledger, BufFile *gone, int64 gone_count, StringInfo buffer)
+{
+	bits8	   *shared = members_still_made(next_ledger, gone, gone_count, buffer);
+	StringInfoData row;
+	int64		ordinal = 0;
+	int64		removals = 0;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	run_resources.removals = BufFileCreateTemp(true);
+	MemoryContextSwitchTo(old);
+	initStringInfo(&row);
+	if (BufFileSeek(gone, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "could not rewind the mirror spool file");
+	while (unspool_row(gone, &row))
+	{
+		if ((shared[ordinal / 8] & (1 << (ordinal % 8))) == 0)
+		{
+			spool_row(run_resources.removals, row.data, row.len);
+			removals++;
+		}
+		ordinal++;
+	}
+	pfree(shared);
+	return removals;
 }
 
 /*
- * What is new since the ledger, and what is gone, each spooled in seq order;
- * the segment's spool is replaced by the spool of what is new.
+ * The sorted source records merged with the export's ledger (a replace run
+ * merges with none): the members to send go to the run's spool, the next
+ * ledger to its own spool, and, for a mirror run, the members to remove to
+ * the removals spool. Runs in the read's transaction, after the requester's
+ * scope ended.
  */
 void
-diff_against_ledger(Run *run, const char *schema)
+diff_against_ledger(Run *run, Tuplesortstate *records)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(run->export_id)};
-	bool		isnull;
 	PrivilegedScope scope;
+	LedgerReader ledger;
+	StringInfoData buffer;
+	MemoryContext rows_context = AllocSetContextCreate(CurrentMemoryContext, "connector merged rows",
+													   ALLOCSET_DEFAULT_SIZES);
+	const char *format = connector_export_encoder_member_format(run_resources.encoder);
+	BufFile    *gone;
+	int64		gone_count = 0;
+	char		previous[DIGEST_BYTES];
+	bool		have_previous = false;
+	bool		have_entry;
+	bytea	   *record = NULL;
+	int64		steps = 0;
 
-	enter_worker_scope(&scope);
-	stage_spooled_rows(run_resources.spool);
-	BufFileClose(run_resources.spool);
-	run_resources.spool = NULL;
-
-	/* A ledger written with other columns cannot be diffed: start it anew. */
-	if (set_ledger_schema(run->export_id, schema))
+	pgstat_report_activity(STATE_RUNNING, psprintf("connector: diffing segment %s against its ledger", run->segment));
+	tuplesort_performsort(records);
+	initStringInfo(&buffer);
 	{
-		ereport(WARNING,
-				(errmsg("the columns exported from segment %s changed since its last mirror run", run->segment),
-				 errdetail("Rows sent with the old columns stay in the audience."),
-				 errhint("Run it once with mode => 'replace' to make the audience exactly the segment.")));
-		if (SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id OPERATOR(pg_catalog.=) $1",
-								  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not reset connector.ledger");
-	}
-	if (SPI_execute_with_args("CREATE TEMP TABLE connector_adds AS"
-							  " SELECT pg_catalog.row_number() OVER (ORDER BY c.row_hash) AS seq, c.row_hash, c.row_json"
-							  " FROM pg_temp.connector_current c WHERE NOT EXISTS (SELECT FROM connector.ledger l"
-							  "  WHERE l.export_id OPERATOR(pg_catalog.=) $1"
-							  "  AND l.row_hash OPERATOR(pg_catalog.=) c.row_hash)",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_UTILITY ||
-		SPI_execute_with_args("CREATE TEMP TABLE connector_removes AS"
-							  " SELECT pg_catalog.row_number() OVER (ORDER BY l.row_hash) AS seq, l.row_hash, l.row_json"
-							  " FROM connector.ledger l WHERE l.export_id OPERATOR(pg_catalog.=) $1"
-							  " AND NOT EXISTS (SELECT FROM pg_temp.connector_current c"
-							  "  WHERE c.row_hash OPERATOR(pg_catalog.=) l.row_hash)",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_UTILITY ||
-		SPI_execute("CREATE INDEX ON pg_temp.connector_adds (seq);"
-					"CREATE INDEX ON pg_temp.connector_removes (seq);"
-					"DROP TABLE pg_temp.connector_current", false, 0) < 0)
-		elog(ERROR, "could not diff the segment against the ledger");
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM connector.ledger"
-							  " WHERE export_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count connector.ledger");
-	run->ledger_rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	run->rows_kept = spool_table("SELECT row_json FROM pg_temp.connector_adds ORDER BY seq",
-								 &run_resources.spool);
-	run->rows_to_remove = spool_table("SELECT row_json FROM pg_temp.connector_removes ORDER BY seq",
-									  &run_resources.removals);
+		run_resources.next_ledger = BufFileCreateTemp(true);
+		MemoryContextSwitchTo(old);
+	}
+	gone = BufFileCreateTemp(false);
+
+	enter_privileged_scope(&scope);
+	open_ledger(&ledger);
+	if (run->mode == EXPORT_MIRROR)
+	{
+		/* A ledger written in another member format cannot be merged: it is replaced. */
+		if (ledger_format_changed(run->export_id, format))
+			ereport(WARNING,
+					(errmsg("the columns exported from segment %s changed since its last mirror run", run->segment),
+					 errdetail("Rows sent with the old columns stay in the audience."),
+					 errhint("Run it once with mode => 'replace' to make the audience exactly the segment.")));
+		else
+			read_ledger(&ledger, run->export_id);
+	}
+	have_entry = next_ledger_entry(&ledger);
+
+	for (;;)
+	{
+		int			order;
+
+		if (record == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(rows_context);
+
+			MemoryContextReset(rows_context);
+			/* The same values twice are one row. */
+			while ((record = next_bytes(records)) != NULL && have_previous &&
+				   memcmp(VARDATA_ANY(record), previous, DIGEST_BYTES) == 0)
+				;
+			MemoryContextSwitchTo(old);
+			if (record != NULL)
+			{
+				memcpy(previous, VARDATA_ANY(record), DIGEST_BYTES);
+				have_previous = true;
+			}
+		}
+		if (record == NULL && !have_entry)
+			break;
+		order = record == NULL ? 1 : !have_entry ? -1 : memcmp(VARDATA_ANY(record), ledger.digest, DIGEST_BYTES);
+		if (order == 0)
+		{
+			/* Unchanged: the member the ledger holds is the one these values make. */
+			spool_entry(run_resources.next_ledger, &buffer, ledger.digest, ledger.member, ledger.member_length);
+			run->rows_unchanged++;
+			count_exportable_row(run);
+			record = NULL;
+			have_entry = next_ledger_entry(&ledger);
+		}
+		else if (order < 0)
+		{
+			ConnectorStatus status;
+			const char *member;
+			size_t		member_length;
+			int			skip_reason;
+
+			switch (connector_export_encode_record(run_resources.encoder, VARDATA_ANY(record),
+												   VARSIZE_ANY_EXHDR(record), &member, &member_length,
+												   &skip_reason, &status))
+			{
+				case CONNECTOR_VALUE:
+					if (member_length > PG_UINT16_MAX)
+						elog(ERROR, "a member of %zu bytes does not fit the ledger", member_length);
+					spool_row(run_resources.spool, member, member_length);
+					spool_entry(run_resources.next_ledger, &buffer, VARDATA_ANY(record), member, member_length);
+					run->rows_kept++;
+					count_exportable_row(run);
+					break;
+				case CONNECTOR_NO_VALUE:
+					run->skipped[skip_reason]++;
+					break;
+				case CONNECTOR_ERROR:
+					raise_core_error(&status);
+			}
+			record = NULL;
+		}
+		else
+		{
+			/* Gone from the segment, or changed: what the ledger holds goes. */
+			spool_row(gone, ledger.member, ledger.member_length);
+			gone_count++;
+			have_entry = next_ledger_entry(&ledger);
+		}
+		if (++steps % 10000 == 0)
+			raise_if_cancelled();
+	}
+	run->ledger_rows = ledger.entries;
+	close_ledger(&ledger);
 	leave_privileged_scope(&scope);
+	tuplesort_end(records);
+	MemoryContextDelete(rows_context);
+
+	if (gone_count > 0)
+		run->rows_to_remove = spool_removals(run, run_resources.next_ledger, gone, gone_count, &buffer);
+	BufFileClose(gone);
 }
 
 /*
@@ -203,51 +451,63 @@ check_mirror_removal(const Run *run)
 			 errhint("If the segment really shrank, export it again after SET connector.mirror_max_removal = 1; (it is kept with the run); otherwise fix the view first.")));
 }
 
-/*
- * The ledger follows a confirmed batch, in the caller's step: batch k of an
- * operation holds rows (k-1)*batch_size+1 .. of its spool, in seq order.
- */
-void
-record_ledger_batch(const Run *run, bool removing, int64 batch_seq, int64 rows)
+static void
+insert_chunk(int64 export_id, int32 chunk, StringInfo entries)
 {
-	int64		first = (batch_seq - 1) * connector_batch_size;
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3] = {Int64GetDatum(run->export_id), Int64GetDatum(first), Int64GetDatum(first + rows)};
+	bytea	   *value = palloc(VARHDRSZ + entries->len);
 
-	if (SPI_execute_with_args(removing
-							  ? "DELETE FROM connector.ledger l USING pg_temp.connector_removes r"
-							  " WHERE l.export_id OPERATOR(pg_catalog.=) $1"
-							  " AND l.row_hash OPERATOR(pg_catalog.=) r.row_hash"
-							  " AND r.seq OPERATOR(pg_catalog.>) $2 AND r.seq OPERATOR(pg_catalog.<=) $3"
-							  : "INSERT INTO connector.ledger (export_id, row_hash, row_json)"
-							  " SELECT $1, row_hash, row_json FROM pg_temp.connector_adds"
-							  " WHERE seq OPERATOR(pg_catalog.>) $2 AND seq OPERATOR(pg_catalog.<=) $3"
-							  " ON CONFLICT DO NOTHING",
-							  3, argtypes, values, NULL, false, 0) < 0)
-		elog(ERROR, "could not update connector.ledger");
+	SET_VARSIZE(value, VARHDRSZ + entries->len);
+	memcpy(VARDATA(value), entries->data, entries->len);
+	if (SPI_execute_with_args("INSERT INTO connector.ledger (export_id, chunk, entries) VALUES ($1, $2, $3)",
+							  3, (Oid[]) {INT8OID, INT4OID, BYTEAOID},
+							  (Datum[]) {Int64GetDatum(export_id), Int32GetDatum(chunk), PointerGetDatum(value)},
+							  NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write connector.ledger");
+	pfree(value);
+	resetStringInfo(entries);
 }
 
 /*
- * After a replace the audience is exactly the segment: so is the ledger, so
- * that a later mirror run of the export starts from what the replace made.
+ * Once a mirror or replace run sent everything, the ledger becomes what the
+ * audience now holds: the next ledger the diff spooled, in chunks.
  */
 void
-record_replaced_ledger(const Run *run)
+record_ledger(const Run *run)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(run->export_id)};
 	PrivilegedScope scope;
+	StringInfoData row;
+	StringInfoData entries;
+	int32		chunk = 0;
+	int			in_chunk = 0;
 
-	begin_step("connector: recording what the replace made the audience");
+	begin_step("connector: recording what the audience holds");
 	enter_privileged_scope(&scope);
 	if (SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
+							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run->export_id)},
+							  NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not reset connector.ledger");
-	/* Straight from the spool: no staging table is needed to write what was sent. */
-	insert_spooled_rows(run_resources.spool,
-						INSERT_ROWS_OF("connector.ledger (export_id, row_hash, row_json)", "$1, "),
-						run->export_id);
-	(void) set_ledger_schema(run->export_id, connector_export_encoder_schema(run_resources.encoder));
+	initStringInfo(&row);
+	initStringInfo(&entries);
+	if (BufFileSeek(run_resources.next_ledger, 0, 0, SEEK_SET) != 0)
+		elog(ERROR, "could not rewind the ledger spool file");
+	while (unspool_row(run_resources.next_ledger, &row))
+	{
+		int			length = row.len - DIGEST_BYTES;
+
+		appendBinaryStringInfo(&entries, row.data, DIGEST_BYTES);
+		appendStringInfoChar(&entries, (char) (length & 0xFF));
+		appendStringInfoChar(&entries, (char) (length >> 8));
+		appendBinaryStringInfo(&entries, row.data + DIGEST_BYTES, length);
+		if (++in_chunk == CHUNK_ENTRIES)
+		{
+			insert_chunk(run->export_id, chunk++, &entries);
+			in_chunk = 0;
+			raise_if_cancelled();
+		}
+	}
+	if (in_chunk > 0)
+		insert_chunk(run->export_id, chunk, &entries);
+	record_ledger_format(run->export_id, connector_export_encoder_member_format(run_resources.encoder));
 	leave_privileged_scope(&scope);
 	end_step();
 }

@@ -146,15 +146,16 @@ void
 record_read(const Run *run)
 {
 	PrivilegedScope scope;
-	Oid			argtypes[4] = {INT8OID, INT8OID, TEXTOID, INT8OID};
-	Datum		values[4] = {Int64GetDatum(run->run_id), Int64GetDatum(run->rows_read),
-	CStringGetTextDatum(skipped_json(run)), Int64GetDatum(run->session_id)};
+	Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID};
+	Datum		values[5] = {Int64GetDatum(run->run_id), Int64GetDatum(run->rows_read),
+		CStringGetTextDatum(skipped_json(run)), Int64GetDatum(run->session_id),
+	Int64GetDatum(run->rows_unchanged)};
 
 	begin_step("connector: recording the segment read");
 	enter_privileged_scope(&scope);
 	if (SPI_execute_with_args("UPDATE connector.runs SET rows_read = $2, rows_skipped = $3::pg_catalog.jsonb,"
-							  " session_id = $4 WHERE run_id OPERATOR(pg_catalog.=) $1",
-							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+							  " session_id = $4, rows_unchanged = $5 WHERE run_id OPERATOR(pg_catalog.=) $1",
+							  5, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update connector.runs");
 	leave_privileged_scope(&scope);
 	end_step();

@@ -20,10 +20,11 @@ extern void require_room_in_queue(Oid role);
 extern void record_audience(const Run *run);
 
 /*
- * Records the schema the export's ledger is written with (in the caller's
- * step); true when a ledger had been written with another one.
+ * The member format of the export's ledger (in the caller's step): whether it
+ * was written in another one, and recording the one it is written in now.
  */
-extern bool set_ledger_schema(int64 export_id, const char *schema);
+extern bool ledger_format_changed(int64 export_id, const char *format);
+extern void record_ledger_format(int64 export_id, const char *format);
 
 /* run_records.c */
 

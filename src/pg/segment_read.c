@@ -1,9 +1,10 @@
 /*
  * Phase 1 of an export run: the segment, checked, read in one snapshot as the
- * role that asked for the run (requester_scope.c), each row normalized and
- * hashed by the core and spooled to a temporary file, so the segment is
- * never held in memory. fb_export_segment checks a segment with the same
- * functions before it queues a run.
+ * role that asked for the run (requester_scope.c). An add run normalizes each
+ * row into a member and spools it to a temporary file; a mirror or replace
+ * run sorts each row's source record and merges the sort with the export's
+ * ledger (mirror.c). The segment is never held in memory. fb_export_segment
+ * checks a segment with the same functions before it queues a run.
  */
 #include "postgres.h"
 
@@ -182,6 +183,22 @@ unspool_row(BufFile *file, StringInfo row)
 }
 
 /*
+ * Counts one more profile to export; the read stops at the first one past
+ * connector.max_profiles_per_export (the worker's setting, not the role's).
+ */
+void
+count_exportable_row(Run *run)
+{
+	if (++run->rows_exportable > connector_max_profiles_per_export)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("segment %s has more profiles to export than connector.max_profiles_per_export (%d)",
+						run->segment, connector_max_profiles_per_export),
+				 errdetail("The read stopped there; nothing was sent."),
+				 errhint("Narrow the segment, or raise connector.max_profiles_per_export.")));
+}
+
+/*
  * The query that reads a segment: each mapped column as text, NULL when it is
  * longer than CONNECTOR_MAX_VALUE_BYTES (measured without detoasting it, so a
  * huge value is never fetched), and a last column saying whether any was.
@@ -228,8 +245,9 @@ rows_per_fetch(int mapped)
 
 /*
  * Phase 1: the segment, in one snapshot, read as the requesting role in its
- * own scope (see requester_scope.c); rows are normalized, hashed and spooled.
- * Nothing with the owner's rights runs until that scope has ended.
+ * own scope (see requester_scope.c); rows are spooled as members, or sorted
+ * as source records and then diffed. Nothing with the owner's rights runs
+ * until that scope has ended.
  */
 void
 read_segment(Run *run, ExportProgress *progress)
@@ -243,7 +261,8 @@ read_segment(Run *run, ExportProgress *progress)
 	int			i;
 	const char **values;
 	size_t	   *lengths;
-	int			max_profiles = connector_max_profiles_per_export;	/* the worker's, not the role's */
+	Tuplesortstate *records = NULL;
+	StringInfoData record;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -252,6 +271,14 @@ read_segment(Run *run, ExportProgress *progress)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, psprintf("connector: reading segment %s", run->segment));
 
+	/*
+	 * Mirror and replace runs merge the rows with the ledger, in digest
+	 * order; the sort's memory is the worker's maintenance_work_mem, not the
+	 * role's.
+	 */
+	if (run->mode != EXPORT_ADD)
+		records = begin_source_sort();
+	initStringInfo(&record);
 	enter_requester_scope(&requester, run->requested_by);
 	relation = open_segment_again(run->segment);
 	{
@@ -283,8 +310,8 @@ read_segment(Run *run, ExportProgress *progress)
 		{
 			HeapTuple	tuple = SPI_tuptable->vals[row];
 			ConnectorStatus status;
-			const char *row_json;
-			size_t		row_json_len;
+			const char *out;
+			size_t		out_len;
 			int			skip_reason;
 			bool		isnull;
 
@@ -312,19 +339,20 @@ read_segment(Run *run, ExportProgress *progress)
 					lengths[i] = VARSIZE_ANY_EXHDR(unpacked);
 				}
 			}
-			switch (connector_export_encode_row(run_resources.encoder, values, lengths, &row_json,
-												&row_json_len, &skip_reason, &status))
+			if (records != NULL)
+			{
+				if (connector_export_source_record(run_resources.encoder, values, lengths, &out, &out_len,
+												   &status) == CONNECTOR_ERROR)
+					raise_core_error(&status);
+				sort_source_record(records, &record, out, out_len);
+				continue;
+			}
+			switch (connector_export_encode_row(run_resources.encoder, values, lengths, &out, &out_len,
+												&skip_reason, &status))
 			{
 				case CONNECTOR_VALUE:
-					/* The read stops at the first profile past the limit. */
-					if (++run->rows_exportable > max_profiles)
-						ereport(ERROR,
-								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-								 errmsg("segment %s has more profiles to export than connector.max_profiles_per_export (%d)",
-										run->segment, max_profiles),
-								 errdetail("The read stopped there; nothing was sent."),
-								 errhint("Narrow the segment, or raise connector.max_profiles_per_export.")));
-					spool_row(run_resources.spool, row_json, row_json_len);
+					count_exportable_row(run);
+					spool_row(run_resources.spool, out, out_len);
 					run->rows_kept++;
 					break;
 				case CONNECTOR_NO_VALUE:
@@ -342,8 +370,8 @@ read_segment(Run *run, ExportProgress *progress)
 	SPI_cursor_close(portal);
 	leave_requester_scope(&requester);
 
+	if (records != NULL)
+		diff_against_ledger(run, records);
 	run->rejected_prehashed = connector_export_rejected_prehashed(run_resources.encoder);
-	if (run->mode == EXPORT_MIRROR)
-		diff_against_ledger(run, connector_export_encoder_schema(run_resources.encoder));
 	end_step();
 }

@@ -159,8 +159,8 @@ void		connector_export_encoder_free(ConnectorExportEncoder *encoder) CONNECTOR_N
 /* The mapped columns: how many, and each one's position among the segment's columns. */
 int			connector_export_encoder_column_count(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 int			connector_export_encoder_column(const ConnectorExportEncoder *encoder, int index) CONNECTOR_NOEXCEPT;
-/* Meta's schema as a JSON array, e.g. ["EMAIL","PHONE"]. */
-const char *connector_export_encoder_schema(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
+/* The members' format: Meta's schema and each cell's form, e.g. {"schema":["EMAIL"],"forms":"h"}. */
+const char *connector_export_encoder_member_format(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 /* The mapped keys sent unhashed (EXTERN_ID, MADID), e.g. "EXTERN_ID, MADID"; "" when none. */
 const char *connector_export_encoder_unhashed_keys(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 
@@ -172,14 +172,33 @@ const char *connector_skip_reason_name(int reason) CONNECTOR_NOEXCEPT;
 
 /*
  * One row, values in mapped-column order (NULL pointer: SQL NULL). On
- * CONNECTOR_VALUE *row_json is the payload row (valid until the next call);
- * on CONNECTOR_NO_VALUE the row is skipped for *skip_reason.
+ * CONNECTOR_VALUE *member is the audience member it makes: its identifiers
+ * normalized and packed, hashed only when it is sent (valid until the next
+ * call); on CONNECTOR_NO_VALUE the row is skipped for *skip_reason.
  */
 ConnectorResult connector_export_encode_row(ConnectorExportEncoder *encoder,
 											const char *const *values, const size_t *lengths,
-											const char **row_json, size_t *row_json_len,
+											const char **member, size_t *member_len,
 											int *skip_reason,
 											ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+
+/*
+ * A row's source record: CONNECTOR_SOURCE_DIGEST_BYTES of digest of its
+ * values and the export's configuration, then the values, so that sorting
+ * records groups a row with its entry in the ledger (valid until the next
+ * call).
+ */
+#define CONNECTOR_SOURCE_DIGEST_BYTES 16
+ConnectorResult connector_export_source_record(ConnectorExportEncoder *encoder,
+											   const char *const *values, const size_t *lengths,
+											   const char **record, size_t *record_len,
+											   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* connector_export_encode_row for the row of a source record. */
+ConnectorResult connector_export_encode_record(ConnectorExportEncoder *encoder,
+											   const char *record, size_t record_len,
+											   const char **member, size_t *member_len,
+											   int *skip_reason,
+											   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 int64_t		connector_export_rejected_prehashed(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 
 typedef enum ConnectorUploadOperation
@@ -227,9 +246,10 @@ ConnectorExportSender *connector_export_sender_new(const ConnectorGraphConfig *g
 												   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 void		connector_export_sender_free(ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
 bool		connector_export_sender_accepts_rows(const ConnectorExportSender *sender) CONNECTOR_NOEXCEPT;
-ConnectorResult connector_export_sender_add_row(ConnectorExportSender *sender, const char *row_json,
-												size_t row_json_len,
-												ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* A member made by connector_export_encode_row; hashed into a payload row here. */
+ConnectorResult connector_export_sender_add_member(ConnectorExportSender *sender, const char *member,
+												   size_t member_len,
+												   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 ConnectorResult connector_export_sender_finish(ConnectorExportSender *sender,
 											   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 /* Fills up to max_results results; *result_count says how many. */
@@ -242,13 +262,13 @@ bool		connector_export_sender_done(const ConnectorExportSender *sender) CONNECTO
 /*
  * Closes a replace session an interrupted run left open (Meta keeps it open
  * for 90 minutes and refuses another replace meanwhile), with one final batch
- * holding row_json. A session already finished, timed out or never opened
+ * holding one member. A session already finished, timed out or never opened
  * counts as closed.
  */
 ConnectorResult connector_close_replace_session(const ConnectorGraphConfig *graph,
 												const ConnectorExportEncoder *encoder,
 												const char *audience_id, int64_t session_id,
-												const char *row_json, size_t row_json_len,
+												const char *member, size_t member_len,
 												ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 
 /* Test hook: 0 none, 1 the core throws std::bad_alloc, 2 it throws std::logic_error. */

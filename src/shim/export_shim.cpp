@@ -8,23 +8,51 @@
 #include "connector_shim.h"
 #include "export/export_rows.hpp"
 #include "export/export_sender.hpp"
+#include "export/members.hpp"
 #include "graph_config.hpp"
 #include "status.hpp"
 
 struct ConnectorExportEncoder {
   connector::ExportMapping mapping;
   std::unique_ptr<connector::RowEncoder> encoder;
-  std::string schema_json;
+  std::unique_ptr<connector::MemberFormat> members;
+  std::unique_ptr<connector::SourceRecords> records;
   std::string unhashed_keys;
   std::vector<std::optional<std::string_view>> values;
   std::vector<std::string> cells;
-  std::string row;
+  std::string member;
+  std::string record;
+
+  // Fills `values` from the C arrays.
+  void take_values(const char* const* row_values, const size_t* lengths) {
+    std::size_t count = mapping.columns.size();
+    values.resize(count);
+    for (std::size_t i = 0; i < count; ++i)
+      values[i] = row_values[i] != nullptr ? std::optional<std::string_view>(
+                                                 std::string_view(row_values[i], lengths[i]))
+                                           : std::nullopt;
+  }
+
+  // Encodes `values` into `member`.
+  ConnectorResult encode(const char** out, size_t* out_len, int* skip_reason) {
+    auto skipped = encoder->encode(values, cells);
+    if (skipped) {
+      *skip_reason = static_cast<int>(*skipped);
+      return CONNECTOR_NO_VALUE;
+    }
+    members->encode(cells, member);
+    *out = member.data();
+    *out_len = member.size();
+    return CONNECTOR_VALUE;
+  }
 };
 
 struct ConnectorExportSender {
   connector::Credentials credentials;
   std::unique_ptr<connector::UploadEngine> engine;
   std::unique_ptr<connector::ExportSender> sender;
+  const connector::MemberFormat* members = nullptr;
+  std::string row_json;
   std::deque<connector::BatchOutcome> unreported;
 };
 
@@ -92,12 +120,8 @@ extern "C" ConnectorExportEncoder* connector_export_encoder_new(
         connector::resolve_mapping(segment, columns, mapping_json != nullptr ? mapping_json : "",
                                    key_identifier != nullptr ? key_identifier : "");
     encoder->encoder = std::make_unique<connector::RowEncoder>(encoder->mapping);
-    encoder->schema_json = "[";
-    for (const std::string& key : encoder->mapping.schema) {
-      if (encoder->schema_json.size() > 1) encoder->schema_json += ",";
-      connector::append_json_string(encoder->schema_json, key);
-    }
-    encoder->schema_json += "]";
+    encoder->members = std::make_unique<connector::MemberFormat>(encoder->mapping);
+    encoder->records = std::make_unique<connector::SourceRecords>(encoder->mapping);
     encoder->unhashed_keys = connector::unhashed_key_names(encoder->mapping);
     return CONNECTOR_VALUE;
   });
@@ -118,9 +142,9 @@ extern "C" int connector_export_encoder_column(const ConnectorExportEncoder* enc
   return static_cast<int>(encoder->mapping.columns[static_cast<std::size_t>(index)].column);
 }
 
-extern "C" const char* connector_export_encoder_schema(
+extern "C" const char* connector_export_encoder_member_format(
     const ConnectorExportEncoder* encoder) noexcept {
-  return encoder->schema_json.c_str();
+  return encoder->members->description().c_str();
 }
 
 extern "C" const char* connector_export_encoder_unhashed_keys(
@@ -138,26 +162,39 @@ extern "C" const char* connector_skip_reason_name(int reason) noexcept {
 
 extern "C" ConnectorResult connector_export_encode_row(ConnectorExportEncoder* encoder,
                                                        const char* const* values,
-                                                       const size_t* lengths, const char** row_json,
-                                                       size_t* row_json_len, int* skip_reason,
+                                                       const size_t* lengths, const char** member,
+                                                       size_t* member_len, int* skip_reason,
                                                        ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
-    std::size_t count = encoder->mapping.columns.size();
-    encoder->values.resize(count);
-    for (std::size_t i = 0; i < count; ++i)
-      encoder->values[i] =
-          values[i] != nullptr
-              ? std::optional<std::string_view>(std::string_view(values[i], lengths[i]))
-              : std::nullopt;
-    auto skipped = encoder->encoder->encode(encoder->values, encoder->cells);
-    if (skipped) {
-      *skip_reason = static_cast<int>(*skipped);
-      return CONNECTOR_NO_VALUE;
-    }
-    connector::write_row_json(encoder->cells, encoder->row);
-    *row_json = encoder->row.data();
-    *row_json_len = encoder->row.size();
+    encoder->take_values(values, lengths);
+    return encoder->encode(member, member_len, skip_reason);
+  });
+}
+
+extern "C" ConnectorResult connector_export_source_record(ConnectorExportEncoder* encoder,
+                                                          const char* const* values,
+                                                          const size_t* lengths,
+                                                          const char** record, size_t* record_len,
+                                                          ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    encoder->take_values(values, lengths);
+    encoder->records->pack(encoder->values, encoder->record);
+    *record = encoder->record.data();
+    *record_len = encoder->record.size();
     return CONNECTOR_VALUE;
+  });
+}
+
+static_assert(CONNECTOR_SOURCE_DIGEST_BYTES == connector::kSourceDigestLength);
+
+extern "C" ConnectorResult connector_export_encode_record(ConnectorExportEncoder* encoder,
+                                                          const char* record, size_t record_len,
+                                                          const char** member, size_t* member_len,
+                                                          int* skip_reason,
+                                                          ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    encoder->records->unpack({record, record_len}, encoder->values);
+    return encoder->encode(member, member_len, skip_reason);
   });
 }
 
@@ -188,6 +225,7 @@ extern "C" ConnectorExportSender* connector_export_sender_new(const ConnectorGra
     settings.batch_size = static_cast<std::size_t>(config->batch_size);
     sender->sender = std::make_unique<connector::ExportSender>(*sender->engine,
                                                                encoder->mapping.schema, settings);
+    sender->members = encoder->members.get();
     return CONNECTOR_VALUE;
   });
   return result == CONNECTOR_VALUE ? sender.release() : nullptr;
@@ -201,12 +239,13 @@ extern "C" bool connector_export_sender_accepts_rows(const ConnectorExportSender
   return sender->sender->accepts_rows();
 }
 
-extern "C" ConnectorResult connector_export_sender_add_row(ConnectorExportSender* sender,
-                                                           const char* row_json,
-                                                           size_t row_json_len,
-                                                           ConnectorStatus* status) noexcept {
+extern "C" ConnectorResult connector_export_sender_add_member(ConnectorExportSender* sender,
+                                                              const char* member,
+                                                              size_t member_len,
+                                                              ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
-    sender->sender->add_row_json({row_json, row_json_len});
+    sender->members->write_row_json({member, member_len}, sender->row_json);
+    sender->sender->add_row_json(sender->row_json);
     return CONNECTOR_VALUE;
   });
 }
@@ -244,8 +283,8 @@ extern "C" bool connector_export_sender_done(const ConnectorExportSender* sender
 extern "C" ConnectorResult connector_close_replace_session(const ConnectorGraphConfig* graph,
                                                            const ConnectorExportEncoder* encoder,
                                                            const char* audience_id,
-                                                           int64_t session_id, const char* row_json,
-                                                           size_t row_json_len,
+                                                           int64_t session_id, const char* member,
+                                                           size_t member_len,
                                                            ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
     connector::Credentials credentials = credentials_of(*graph);
@@ -256,7 +295,9 @@ extern "C" ConnectorResult connector_close_replace_session(const ConnectorGraphC
     // Any batch_seq but 1 continues a session (reference 3.2, R4); this one is the last.
     constexpr std::uint64_t kClosingBatch = 1u << 30;
     connector::PayloadWriter writer(encoder->mapping.schema);
-    writer.add_row_json({row_json, row_json_len});
+    std::string row_json;
+    encoder->members->write_row_json({member, member_len}, row_json);
+    writer.add_row_json(row_json);
     connector::UploadBatch batch;
     batch.batch_seq = kClosingBatch;
     batch.last = true;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
+#include "export/members.hpp"
 #include "identifiers/identifier.hpp"
 
 namespace connector {
@@ -19,6 +20,15 @@ std::string hashed(Key key, std::string_view value) {
   std::string out;
   EXPECT_TRUE(hash_identifier(key, value, out)) << value;
   return out;
+}
+
+// The payload row the encoded cells make, as Meta receives it.
+nlohmann::json payload_row(const ExportMapping& mapping, const std::vector<std::string>& cells) {
+  MemberFormat format(mapping);
+  std::string member, row;
+  format.encode(cells, member);
+  format.write_row_json(member, row);
+  return nlohmann::json::parse(row);
 }
 
 TEST(ExportMapping, ColumnsMatchedByNameInKeyTableOrder) {
@@ -77,13 +87,17 @@ TEST(RowEncoder, HashesEachValueAsFbHashDoes) {
   ASSERT_EQ(encoder.encode(row, cells), std::nullopt);
   ASSERT_EQ(mapping.schema, (std::vector<std::string>{"EMAIL", "PHONE", "DOBY", "DOBM", "DOBD",
                                                       "COUNTRY", "EXTERN_ID"}));
-  EXPECT_EQ(cells[0], hashed(Key::Email, "mary@example.com"));
-  EXPECT_EQ(cells[1], hashed(Key::Phone, "+442079460958"));  // the row's country applies
-  EXPECT_EQ(cells[2], hashed(Key::BirthYear, "1997"));
-  EXPECT_EQ(cells[3], hashed(Key::BirthMonth, "02"));
-  EXPECT_EQ(cells[4], hashed(Key::BirthDay, "16"));
-  EXPECT_EQ(cells[5], hashed(Key::Country, "gb"));
-  EXPECT_EQ(cells[6], "crm-7");
+  // Cells hold the normalized values; the payload row their hashes.
+  EXPECT_EQ(cells, (std::vector<std::string>{"mary@example.com", "442079460958", "1997", "02",
+                                             "16", "gb", "crm-7"}));
+  auto sent = payload_row(mapping, cells);
+  EXPECT_EQ(sent[0], hashed(Key::Email, "mary@example.com"));
+  EXPECT_EQ(sent[1], hashed(Key::Phone, "+442079460958"));  // the row's country applies
+  EXPECT_EQ(sent[2], hashed(Key::BirthYear, "1997"));
+  EXPECT_EQ(sent[3], hashed(Key::BirthMonth, "02"));
+  EXPECT_EQ(sent[4], hashed(Key::BirthDay, "16"));
+  EXPECT_EQ(sent[5], hashed(Key::Country, "gb"));
+  EXPECT_EQ(sent[6], "crm-7");
 }
 
 TEST(ExportMapping, UnhashedKeysAreSentOnlyWhenMappedOnPurpose) {
@@ -138,7 +152,8 @@ TEST(RowEncoder, PrehashedValuesAreCheckedNotHashedAgain) {
   std::vector<std::string> cells;
   std::string digest = hashed(Key::Email, "mary@example.com");
   EXPECT_EQ(encoder.encode({digest}, cells), std::nullopt);
-  EXPECT_EQ(cells[0], digest);
+  EXPECT_EQ(cells[0].size(), 32u);  // kept as the digest's bytes, sent as its hex
+  EXPECT_EQ(payload_row(mapping, cells)[0], digest);
   EXPECT_EQ(
       encoder.encode({"F1904CF1A9D73A55FA5DE0AC823C4403DED71AFD4C3248D00BDCD0866552BB79"}, cells),
       SkipReason::NoIdentifier);
@@ -148,8 +163,8 @@ TEST(RowEncoder, PrehashedValuesAreCheckedNotHashedAgain) {
 
 TEST(PayloadWriter, BodyIsTheJsonMetaDocuments) {
   PayloadWriter writer({"EMAIL", "EXTERN_ID"});
-  writer.add_row({"aa", "crm \"7\"\n"});
-  writer.add_row({"", "x"});
+  writer.add_row_json(R"(["aa","crm \"7\"\n"])");
+  writer.add_row_json(R"(["","x"])");
   EXPECT_EQ(writer.rows(), 2u);
   auto body = nlohmann::json::parse(writer.finish(7302114486112359, 3, true, 25001));
   EXPECT_EQ(body["payload"]["schema"], nlohmann::json({"EMAIL", "EXTERN_ID"}));
@@ -161,7 +176,7 @@ TEST(PayloadWriter, BodyIsTheJsonMetaDocuments) {
   EXPECT_EQ(body["session"]["last_batch_flag"], true);
   EXPECT_EQ(body["session"]["estimated_num_total"], 25001);
   EXPECT_EQ(writer.rows(), 0u);
-  writer.add_row({"bb", ""});
+  writer.add_row_json(R"(["bb",""])");
   auto next = nlohmann::json::parse(writer.finish(1, 4, false, 0));
   EXPECT_EQ(next["payload"]["data"].size(), 1u);
 }

@@ -4,6 +4,12 @@
 #include "identifiers/sha256_hex.hpp"
 
 namespace connector {
+namespace {
+
+// The value of a lowercase hex digit (looks_like_sha256_hex checked it is one).
+int hex_value(char digit) { return digit <= '9' ? digit - '0' : digit - 'a' + 10; }
+
+}  // namespace
 
 const char* skip_reason_name(SkipReason reason) noexcept {
   switch (reason) {
@@ -55,11 +61,8 @@ std::optional<SkipReason> RowEncoder::encode(
     if (column.key == Key::DateOfBirth) {
       // YYYYMMDD, sent as three separately hashed parts.
       if (value && normalize_identifier(Key::DateOfBirth, *value, scratch_)) {
-        char hex[sha256_hex_length];
-        for (auto [offset, length] : {std::pair{0, 4}, {4, 2}, {6, 2}}) {
-          sha256_hex(std::string_view(scratch_).substr(offset, length), hex);
-          cells[cell++].assign(hex, sha256_hex_length);
-        }
+        for (auto [offset, length] : {std::pair{0, 4}, {4, 2}, {6, 2}})
+          cells[cell++].assign(scratch_, offset, length);
       } else {
         cell += 3;
       }
@@ -69,12 +72,13 @@ std::optional<SkipReason> RowEncoder::encode(
     if (!value) continue;
     if (column.prehashed) {
       if (looks_like_sha256_hex(*value))
-        out.assign(*value);
+        for (std::size_t at = 0; at < value->size(); at += 2)
+          out.push_back(static_cast<char>(hex_value((*value)[at]) << 4 | hex_value((*value)[at + 1])));
       else
         ++rejected_prehashed_;
     } else if (column.key == Key::Phone && country_value_ && values[*country_value_]) {
-      if (!hash_phone(*value, *values[*country_value_], out)) out.clear();
-    } else if (!hash_identifier(column.key, *value, out)) {
+      if (!normalize_phone(*value, *values[*country_value_], out)) out.clear();
+    } else if (!normalize_identifier(column.key, *value, out)) {
       out.clear();
     }
   }
@@ -127,21 +131,6 @@ PayloadWriter::PayloadWriter(const std::vector<std::string>& schema) {
     append_json_string(prefix_, schema[i]);
   }
   prefix_ += "],\"is_raw\":true,\"data\":[";
-}
-
-void write_row_json(const std::vector<std::string>& cells, std::string& out) {
-  out.assign(1, '[');
-  for (std::size_t i = 0; i < cells.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    append_json_string(out, cells[i]);
-  }
-  out.push_back(']');
-}
-
-void PayloadWriter::add_row(const std::vector<std::string>& cells) {
-  std::string row;
-  write_row_json(cells, row);
-  add_row_json(row);
 }
 
 void PayloadWriter::add_row_json(std::string_view row) {

@@ -1,7 +1,8 @@
-// Turning segment rows into payload rows: each mapped value normalized and
-// hashed by the same core functions as fb_hash(), rows without a valid key
-// identifier skipped with a reason, and batches written as the JSON body
-// Meta's /users and /usersreplace edges take.
+// Turning segment rows into members: each mapped value normalized by the same
+// core functions as fb_normalize() (and hashed, when the member becomes a
+// payload row, as fb_hash() does), rows without a valid key identifier skipped
+// with a reason; and batches written as the JSON body Meta's /users and
+// /usersreplace edges take.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +37,9 @@ class RowEncoder {
   explicit RowEncoder(const ExportMapping& mapping);
 
   // `values` holds one value per mapped column, in mapping order (nullopt:
-  // SQL NULL). Fills `cells`, one per schema entry ("" when unknown), and
-  // returns why the row must not be sent, if it must not.
+  // SQL NULL). Fills `cells`, one per schema entry in the form a member
+  // stores it (see members.hpp; "" when unknown), and returns why the row
+  // must not be sent, if it must not.
   std::optional<SkipReason> encode(const std::vector<std::optional<std::string_view>>& values,
                                    std::vector<std::string>& cells);
 
@@ -62,8 +64,7 @@ class PayloadWriter {
  public:
   explicit PayloadWriter(const std::vector<std::string>& schema);
 
-  void add_row(const std::vector<std::string>& cells);
-  // A row already written as a JSON array by write_row_json().
+  // A row written as a JSON array of strings (MemberFormat::write_row_json).
   void add_row_json(std::string_view row);
   std::size_t rows() const noexcept { return rows_; }
 
@@ -76,10 +77,6 @@ class PayloadWriter {
   std::string data_;
   std::size_t rows_ = 0;
 };
-
-// Writes the row as a JSON array of strings (what a payload's data holds per
-// row) into `out`, replacing its contents.
-void write_row_json(const std::vector<std::string>& cells, std::string& out);
 
 // Appends `text` as a JSON string literal.
 void append_json_string(std::string& out, std::string_view text);

@@ -12,13 +12,19 @@
 
 namespace connector {
 
-void sha256_hex(std::string_view data, char* out) noexcept {
-  static constexpr char kHexDigits[] = "0123456789abcdef";
-  unsigned char digest[SHA256_DIGEST_LENGTH];
+static_assert(sha256_length == SHA256_DIGEST_LENGTH);
+
+void sha256(std::string_view data, unsigned char* out) noexcept {
   SHA256_CTX context;
   SHA256_Init(&context);
   SHA256_Update(&context, data.data(), data.size());
-  SHA256_Final(digest, &context);
+  SHA256_Final(out, &context);
+}
+
+void sha256_hex(std::string_view data, char* out) noexcept {
+  static constexpr char kHexDigits[] = "0123456789abcdef";
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  sha256(data, digest);
   for (std::size_t i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
     out[2 * i] = kHexDigits[digest[i] >> 4];
     out[2 * i + 1] = kHexDigits[digest[i] & 0x0F];
