@@ -81,9 +81,11 @@ measure() { # measure MODE AUDIENCE
   measure mirror "bench mirror" | sed 's/^mirror/mirror-1%/'
 } >"$work/results"
 
-psql -x -c "SELECT run_id, mode, status, rows_read, rows_sent, rows_removed, batches, retries,
-                   finished_at - started_at AS run_time FROM fb_export_runs ORDER BY run_id"
-ledger=$(psql -At -c "SELECT pg_catalog.pg_total_relation_size('connector.ledger') || ' ' || count(*)
+psql -x -c "SELECT run_id, mode, status, rows_read, rows_unchanged, rows_sent, rows_removed, batches,
+                   retries, finished_at - started_at AS run_time FROM fb_export_runs ORDER BY run_id"
+# The ledgers (of the replace and the mirror export) against the members they hold.
+ledger=$(psql -At -c "SELECT pg_catalog.pg_total_relation_size('connector.ledger') || ' ' ||
+                             (SELECT count(*) FROM customers) * count(DISTINCT export_id)
                       FROM connector.ledger")
 awk -v rows="$rows" -v lat="$latency" -v par="$parallel" -v hz="$(getconf CLK_TCK)" -v ledger="$ledger" 'BEGIN {
   printf "rows %d, latency %d ms, %d requests in flight\n", rows, lat, par
@@ -96,5 +98,5 @@ awk -v rows="$rows" -v lat="$latency" -v par="$parallel" -v hz="$(getconf CLK_TC
 }
 END {
   split(ledger, l, " ")
-  if (l[2] > 0) printf "mirror ledger: %d rows, %.0f bytes per row (table and indexes)\n", l[2], l[1] / l[2]
+  if (l[2] > 0) printf "ledgers: %d members, %.0f bytes per member (table, TOAST and indexes)\n", l[2], l[1] / l[2]
 }' "$work/results"

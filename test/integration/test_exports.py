@@ -275,17 +275,97 @@ class MirrorMode(unittest.TestCase):
                DELETE FROM mirror_customers WHERE id BETWEEN 101 AND 130;""")
         added_before = self.endpoint_rows("POST /{audience_id}/users")
         removed_before = self.endpoint_rows("DELETE /{audience_id}/users")
-        second = run_row(export("mirrored", audience_name="'mirror mode'"))
+        second_id = export("mirrored", audience_name="'mirror mode'")
+        second = run_row(second_id)
         self.assertEqual(second["status"], "succeeded", second)
         self.assertEqual(int(second["rows_sent"]), 150)
+        # Neither normalized nor sent again: the 2,500 first rows less the 50 changed and 30 gone.
+        self.assertEqual(self.rows_unchanged(second_id), 2420)
         self.assertEqual(sql(f"SELECT rows_removed FROM fb_export_runs WHERE run_id = "
                              f"(SELECT max(run_id) FROM fb_export_runs)"), "80")
         self.assertEqual(self.endpoint_rows("POST /{audience_id}/users") - added_before, 150)
         self.assertEqual(self.endpoint_rows("DELETE /{audience_id}/users") - removed_before, 80)
         audience_holds_exactly(self, second["audience_id"], "mirrored")
 
-        third = run_row(export("mirrored", audience_name="'mirror mode'"))
+        third_id = export("mirrored", audience_name="'mirror mode'")
+        third = run_row(third_id)
         self.assertEqual((third["status"], third["rows_sent"], third["batches"]), ("succeeded", "0", "0"))
+        self.assertEqual(self.rows_unchanged(third_id), 2570)
+
+    def rows_unchanged(self, run_id):
+        return int(sql(f"SELECT rows_unchanged FROM fb_export_runs WHERE run_id = {run_id}"))
+
+    def removed(self, run_id):
+        return int(sql(f"SELECT rows_removed FROM fb_export_runs WHERE run_id = {run_id}"))
+
+    def test_rows_that_make_one_member_are_removed_only_with_the_last_of_them(self):
+        # Two rows, one member: the same address written two ways.
+        sql("""CREATE TABLE twins (id int, email text);
+               INSERT INTO twins VALUES (1, 'Twin@Example.com'), (2, ' twin@example.com'),
+                                        (3, 'solo@example.com');
+               CREATE VIEW twins_segment AS
+               SELECT email, NULL::text AS phone, NULL::text AS first_name FROM twins;""")
+        first = run_row(export("twins_segment", audience_name="'twins'"))
+        self.assertEqual(first["status"], "succeeded", first)
+        removed_before = self.endpoint_rows("DELETE /{audience_id}/users")
+        sql("DELETE FROM twins WHERE id = 1")
+        second = export("twins_segment", audience_name="'twins'")
+        self.assertEqual((run_row(second)["status"], self.removed(second)), ("succeeded", 0))
+        self.assertEqual(self.endpoint_rows("DELETE /{audience_id}/users"), removed_before)
+        audience_holds_exactly(self, first["audience_id"], "twins_segment")
+        sql("DELETE FROM twins WHERE id = 2")
+        third = export("twins_segment", audience_name="'twins'")
+        self.assertEqual((run_row(third)["status"], self.removed(third)), ("succeeded", 1))
+        audience_holds_exactly(self, first["audience_id"], "twins_segment")
+
+    def test_a_failed_run_leaves_a_ledger_the_next_run_corrects(self):
+        sql("""CREATE TABLE flaky_mirror (id int, email text);
+               INSERT INTO flaky_mirror SELECT i, format('flaky%s@example.com', i) FROM generate_series(1, 300) i;
+               CREATE VIEW flaky_mirror_segment AS
+               SELECT email, NULL::text AS phone, NULL::text AS first_name FROM flaky_mirror;""")
+        first = run_row(export("flaky_mirror_segment", audience_name="'flaky mirror'"))
+        self.assertEqual(first["status"], "succeeded", first)
+        sql("""DELETE FROM flaky_mirror WHERE id <= 20;
+               INSERT INTO flaky_mirror SELECT i, format('flaky%s@example.com', i) FROM generate_series(301, 330) i;""")
+        # The additions go through; every removal fails.
+        sim("/_sim/config", {"faults": [{"kind": "server_error", "code": 2, "method": "DELETE",
+                                         "endpoint": "/{audience_id}/users"}]})
+        try:
+            with self.assertRaises(SqlError):
+                sql("SET connector.max_retries = 1;" + "SET connector.retry_base_delay = '20ms';"
+                    "SELECT fb_export_segment('flaky_mirror_segment', 'meta_main',"
+                    " audience_name => 'flaky mirror', wait => true)")
+        finally:
+            sim("/_sim/faults", method="DELETE")
+        failed = run_row(sql("SELECT max(run_id) FROM fb_export_runs"))
+        self.assertEqual((failed["status"], failed["rows_sent"]), ("failed", "30"), failed)
+        # The ledger is still the first run's: the next run adds the 30 again
+        # (Meta takes them as no change) and removes the 20.
+        third_id = export("flaky_mirror_segment", audience_name="'flaky mirror'")
+        third = run_row(third_id)
+        self.assertEqual((third["status"], third["rows_sent"], self.removed(third_id)),
+                         ("succeeded", "30", 20), third)
+        audience_holds_exactly(self, first["audience_id"], "flaky_mirror_segment")
+        fourth_id = export("flaky_mirror_segment", audience_name="'flaky mirror'")
+        self.assertEqual((run_row(fourth_id)["rows_sent"], self.removed(fourth_id),
+                          self.rows_unchanged(fourth_id)), ("0", 0, 310))
+
+    def test_a_stricter_key_identifier_removes_the_rows_it_no_longer_allows(self):
+        sql("""CREATE TABLE contacts (id int, email text, phone text);
+               INSERT INTO contacts SELECT i, CASE WHEN i <= 100 THEN format('contact%s@example.com', i) END,
+                                           format('+1 650 555 %s', lpad(i::text, 4, '0'))
+               FROM generate_series(1, 140) i;
+               CREATE VIEW contacts_segment AS SELECT email, phone, NULL::text AS first_name FROM contacts;
+               CREATE VIEW contacts_with_email AS SELECT * FROM contacts_segment WHERE email IS NOT NULL;""")
+        first = run_row(export("contacts_segment", audience_name="'contacts'"))
+        self.assertEqual((first["status"], first["rows_sent"]), ("succeeded", "140"), first)
+        strict_id = export("contacts_segment", audience_name="'contacts'", key_identifier="'email'")
+        strict = run_row(strict_id)
+        # The 40 rows without an e-mail go; the others are sent once more, as the
+        # configuration changed, and none of them is removed.
+        self.assertEqual((strict["status"], strict["rows_sent"], self.removed(strict_id)),
+                         ("succeeded", "100", 40), strict)
+        audience_holds_exactly(self, first["audience_id"], "contacts_with_email")
 
 
     def test_a_run_that_would_empty_the_audience_fails_until_allowed(self):
