@@ -287,6 +287,16 @@ CREATE TABLE connector.ledger (
     entries   bytea NOT NULL,
     PRIMARY KEY (export_id, chunk)
 );
+-- Chunks are compressed out of line: with lz4 where the server was built with
+-- it (several times faster than pglz, for the same size on this data).
+DO $$
+BEGIN
+    IF 'lz4' OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.unnest(enumvals) FROM pg_catalog.pg_settings
+                                          WHERE name OPERATOR(pg_catalog.=) 'default_toast_compression') THEN
+        ALTER TABLE connector.ledger ALTER COLUMN entries SET COMPRESSION lz4;
+    END IF;
+END
+$$;
 
 SELECT pg_catalog.pg_extension_config_dump('connector.exports', '');
 SELECT pg_catalog.pg_extension_config_dump('connector.exports_export_id_seq', '');

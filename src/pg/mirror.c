@@ -199,88 +199,45 @@ member_hash(const char *member, size_t length)
 	return hash_bytes_extended((const unsigned char *) member, (int) length, 0);
 }
 
-static void
-put_identity(Tuplesortstate *sort, StringInfo buffer, uint64 hash, bool gone, int64 ordinal)
+/* A member that is gone from the segment, by the hash of its bytes. */
+typedef struct GoneMember
 {
-	char		key[17];
-	int			i;
+	uint64		hash;
+	bool		still_made;		/* by a row of the segment: not to be removed */
+} GoneMember;
 
-	/* Big-endian, so that byte order is numeric order: members first, then what is gone. */
-	for (i = 0; i < 8; i++)
-		key[i] = (char) (hash >> (56 - 8 * i));
-	key[8] = gone ? 1 : 0;
-	for (i = 0; i < 8; i++)
-		key[9 + i] = (char) ((uint64) ordinal >> (56 - 8 * i));
-	put_bytes(sort, buffer, key, sizeof(key));
+static int
+compare_gone(const void *a, const void *b)
+{
+	uint64		x = ((const GoneMember *) a)->hash;
+	uint64		y = ((const GoneMember *) b)->hash;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static GoneMember *
+find_gone(GoneMember *slice, int64 count, uint64 hash)
+{
+	GoneMember	key = {hash, false};
+
+	return bsearch(&key, slice, count, sizeof(GoneMember), compare_gone);
 }
 
 /*
- * The gone entries whose member another row of the segment still makes: as
- * a bitmap over the gone spool, by sorting the identities of both.
+ * The members to remove: those gone, less those another row of the segment
+ * still makes (two rows written differently, one person). The gone members
+ * are taken in slices that fit maintenance_work_mem, each sorted by hash and
+ * checked against every member of the next ledger: one slice, one pass, in
+ * any run that does not remove millions.
  */
-static bits8 *
-members_still_made(BufFile *next_ledger, BufFile *gone, int64 gone_count, StringInfo buffer)
-{
-	Tuplesortstate *sort = begin_bytes_sort();
-	bits8	   *shared = palloc0(gone_count / 8 + 1);
-	StringInfoData row;
-	MemoryContext rows_context = AllocSetContextCreate(CurrentMemoryContext, "connector identities",
-													   ALLOCSET_DEFAULT_SIZES);
-	int64		ordinal = 0;
-	uint64		present = 0;
-	bool		any_present = false;
-	bytea	   *key;
-
-	initStringInfo(&row);
-	if (BufFileSeek(next_ledger, 0, 0, SEEK_SET) != 0 || BufFileSeek(gone, 0, 0, SEEK_SET) != 0)
-		elog(ERROR, "could not rewind the mirror spool files");
-	while (unspool_row(next_ledger, &row))
-		put_identity(sort, buffer, member_hash(row.data + DIGEST_BYTES, row.len - DIGEST_BYTES), false, -1);
-	while (unspool_row(gone, &row))
-		put_identity(sort, buffer, member_hash(row.data, row.len), true, ordinal++);
-	tuplesort_performsort(sort);
-
-	for (;;)
-	{
-		MemoryContext old = MemoryContextSwitchTo(rows_context);
-		const unsigned char *bytes;
-		uint64		hash = 0;
-		int			i;
-
-		MemoryContextReset(rows_context);
-		key = next_bytes(sort);
-		MemoryContextSwitchTo(old);
-		if (key == NULL)
-			break;
-		bytes = (const unsigned char *) VARDATA_ANY(key);
-		for (i = 0; i < 8; i++)
-			hash = hash << 8 | bytes[i];
-		if (bytes[8] == 0)
-		{
-			present = hash;
-			any_present = true;
-		}
-		else if (any_present && present == hash)
-		{
-			int64		gone_ordinal = 0;
-
-			for (i = 0; i < 8; i++)
-				gone_ordinal = gone_ordinal << 8 | bytes[9 + i];
-			shared[gone_ordinal / 8] |= (bits8) (1 << (gone_ordinal % 8));
-		}
-	}
-	tuplesort_end(sort);
-	MemoryContextDelete(rows_context);
-	return shared;
-}
-
-/* The members to remove: what is gone, less what another row still makes. */
 static int64
-spool_removals(Run *run, BufFile *next_ledger, BufFile *gone, int64 gone_count, StringInfo buffer)
+spool_removals(BufFile *next_ledger, BufFile *gone, int64 gone_count)
 {
-	bits8	   *shared = members_still_made(next_ledger, gone, gone_count, buffer);
+	int64		capacity = Max(1024, (int64) maintenance_work_mem * 1024 / (int64) sizeof(GoneMember));
+	GoneMember *slice = MemoryContextAllocHuge(CurrentMemoryContext,
+											   sizeof(GoneMember) * Min(capacity, gone_count));
 	StringInfoData row;
-	int64		ordinal = 0;
+	int64		done = 0;
 	int64		removals = 0;
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -289,16 +246,58 @@ spool_removals(Run *run, BufFile *next_ledger, BufFile *gone, int64 gone_count, 
 	initStringInfo(&row);
 	if (BufFileSeek(gone, 0, 0, SEEK_SET) != 0)
 		elog(ERROR, "could not rewind the mirror spool file");
-	while (unspool_row(gone, &row))
+	while (done < gone_count)
 	{
-		if ((shared[ordinal / 8] & (1 << (ordinal % 8))) == 0)
+		int64		count = Min(capacity, gone_count - done);
+		int			file;
+		off_t		offset;
+		int64		i;
+
+		BufFileTell(gone, &file, &offset);
+		for (i = 0; i < count; i++)
 		{
-			spool_row(run_resources.removals, row.data, row.len);
-			removals++;
+			if (!unspool_row(gone, &row))
+				elog(ERROR, "the mirror spool file ended early");
+			slice[i].hash = member_hash(row.data, row.len);
+			slice[i].still_made = false;
 		}
-		ordinal++;
+		qsort(slice, count, sizeof(GoneMember), compare_gone);
+
+		if (BufFileSeek(next_ledger, 0, 0, SEEK_SET) != 0)
+			elog(ERROR, "could not rewind the ledger spool file");
+		while (unspool_row(next_ledger, &row))
+		{
+			GoneMember *found = find_gone(slice, count,
+										  member_hash(row.data + DIGEST_BYTES, row.len - DIGEST_BYTES));
+
+			if (found != NULL)
+				found->still_made = true;
+		}
+
+		/* The slice again, in spool order: what no row makes any more is removed. */
+		if (BufFileSeek(gone, file, offset, SEEK_SET) != 0)
+			elog(ERROR, "could not seek in the mirror spool file");
+		for (i = 0; i < count; i++)
+		{
+			GoneMember *found;
+
+			(void) unspool_row(gone, &row);
+			found = find_gone(slice, count, member_hash(row.data, row.len));
+			/* Equal hashes are neighbours; any of them may have been marked. */
+			while (found > slice && (found - 1)->hash == found->hash)
+				found--;
+			for (; !found->still_made && found + 1 < slice + count && (found + 1)->hash == found->hash; found++)
+				;
+			if (!found->still_made)
+			{
+				spool_row(run_resources.removals, row.data, row.len);
+				removals++;
+			}
+		}
+		done += count;
+		raise_if_cancelled();
 	}
-	pfree(shared);
+	pfree(slice);
 	return removals;
 }
 
@@ -428,7 +427,7 @@ diff_against_ledger(Run *run, Tuplesortstate *records)
 	MemoryContextDelete(rows_context);
 
 	if (gone_count > 0)
-		run->rows_to_remove = spool_removals(run, run_resources.next_ledger, gone, gone_count, &buffer);
+		run->rows_to_remove = spool_removals(run_resources.next_ledger, gone, gone_count);
 	BufFileClose(gone);
 }
 

@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -261,6 +262,8 @@ read_segment(Run *run, ExportProgress *progress)
 	int			i;
 	const char **values;
 	size_t	   *lengths;
+	Datum	   *datums;
+	bool	   *nulls;
 	Tuplesortstate *records = NULL;
 	StringInfoData record;
 
@@ -297,6 +300,8 @@ read_segment(Run *run, ExportProgress *progress)
 	fetch_rows = rows_per_fetch(mapped);
 
 	values = palloc(sizeof(char *) * mapped);
+	datums = palloc(sizeof(Datum) * (mapped + 1));
+	nulls = palloc(sizeof(bool) * (mapped + 1));
 	lengths = palloc(sizeof(size_t) * mapped);
 	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
 	for (;;)
@@ -313,10 +318,11 @@ read_segment(Run *run, ExportProgress *progress)
 			const char *out;
 			size_t		out_len;
 			int			skip_reason;
-			bool		isnull;
 
 			run->rows_read++;
-			if (DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, mapped + 1, &isnull)))
+			/* Every column at once: fetching them one by one walks the tuple each time. */
+			heap_deform_tuple(tuple, SPI_tuptable->tupdesc, datums, nulls);
+			if (DatumGetBool(datums[mapped]))
 			{
 				run->skipped[CONNECTOR_SKIP_VALUE_TOO_LONG]++;
 				continue;
@@ -324,16 +330,14 @@ read_segment(Run *run, ExportProgress *progress)
 
 			for (i = 0; i < mapped; i++)
 			{
-				Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, i + 1, &isnull);
-
-				if (isnull)
+				if (nulls[i])
 				{
 					values[i] = NULL;
 					lengths[i] = 0;
 				}
 				else
 				{
-					text	   *unpacked = DatumGetTextPP(value);
+					text	   *unpacked = DatumGetTextPP(datums[i]);
 
 					values[i] = VARDATA_ANY(unpacked);
 					lengths[i] = VARSIZE_ANY_EXHDR(unpacked);
