@@ -51,8 +51,6 @@ struct ConnectorExportSender {
   connector::Credentials credentials;
   std::unique_ptr<connector::UploadEngine> engine;
   std::unique_ptr<connector::ExportSender> sender;
-  const connector::MemberFormat* members = nullptr;
-  std::string row_json;
   std::deque<connector::BatchOutcome> unreported;
 };
 
@@ -223,9 +221,8 @@ extern "C" ConnectorExportSender* connector_export_sender_new(const ConnectorGra
     settings.session_id = config->session_id;
     settings.estimated_total = config->estimated_total;
     settings.batch_size = static_cast<std::size_t>(config->batch_size);
-    sender->sender = std::make_unique<connector::ExportSender>(*sender->engine,
-                                                               encoder->mapping.schema, settings);
-    sender->members = encoder->members.get();
+    sender->sender = std::make_unique<connector::ExportSender>(
+        *sender->engine, *encoder->members, encoder->mapping.schema, settings);
     return CONNECTOR_VALUE;
   });
   return result == CONNECTOR_VALUE ? sender.release() : nullptr;
@@ -244,8 +241,7 @@ extern "C" ConnectorResult connector_export_sender_add_member(ConnectorExportSen
                                                               size_t member_len,
                                                               ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
-    sender->members->write_row_json({member, member_len}, sender->row_json);
-    sender->sender->add_row_json(sender->row_json);
+    sender->sender->add_member({member, member_len});
     return CONNECTOR_VALUE;
   });
 }

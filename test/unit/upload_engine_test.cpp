@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "errors.hpp"
+#include "export/export_sender.hpp"
 #include "graph/graph_request.hpp"
 #include "identifiers/sha256_hex.hpp"
 
@@ -744,6 +745,60 @@ TEST_F(UploadEngineSim, AppSecretProofOnEveryAttemptAndTheTokenOnlyInTheHeader) 
 }
 
 // --- without the simulator ----------------------------------------------------
+
+// The sender builds each batch's body (members hashed into JSON) on a thread
+// of its own; batches still reach the engine in order, so that a replace
+// session keeps its rules, and each member arrives as the hash of its e-mail.
+TEST_F(UploadEngineSim, SenderBuildsBodiesOnItsOwnThreadAndSubmitsThemInOrder) {
+  std::string audience = create_audience("sender-replace");
+  add_fault({{"kind", "latency"}, {"ms", 20}, {"endpoint", "/{audience_id}/usersreplace"}});
+  UploadEngine engine(settings_, credentials_, quick_engine(4), should_abort);
+  ExportMapping mapping = resolve_mapping("s", {"email"}, "", "");
+  MemberFormat format(mapping);
+  SenderSettings settings;
+  settings.operation = UploadOperation::Replace;
+  settings.audience_id = audience;
+  settings.session_id = 9001;
+  settings.batch_size = 100;
+  constexpr int kMembers = 950;  // 10 batches, the last one short
+  settings.estimated_total = kMembers;
+  ExportSender sender(engine, format, mapping.schema, settings);
+  std::vector<BatchOutcome> outcomes;
+  std::string member;
+  int next = 0;
+  auto started = Clock::now();
+  while (!sender.done() && elapsed_ms(started) < 15000) {
+    while (next < kMembers && sender.accepts_rows()) {
+      format.encode({"person" + std::to_string(next++) + "@example.com"}, member);
+      sender.add_member(member);
+    }
+    if (next == kMembers) sender.finish();
+    for (auto& outcome : sender.poll(100)) outcomes.push_back(std::move(outcome));
+  }
+  ASSERT_EQ(outcomes.size(), 10u);
+  for (const auto& outcome : outcomes)
+    EXPECT_TRUE(outcome.succeeded) << outcome.batch_seq << ": " << outcome.error.message;
+  Json sessions = replace_sessions(audience);
+  ASSERT_EQ(sessions.size(), 1u);
+  EXPECT_EQ(sessions[0].at("outcome"), "finished");
+  EXPECT_EQ(sessions[0].at("batches").size(), 10u);
+  EXPECT_EQ(sessions[0].at("batches").back().at("batch_seq").get<int>(), 10);
+  EXPECT_TRUE(compare(audience, 0, kMembers).at("equal").get<bool>());
+}
+
+TEST_F(UploadEngineSim, SenderReportsAMalformedMemberFromItsThread) {
+  std::string audience = create_audience("sender-malformed");
+  UploadEngine engine(settings_, credentials_, quick_engine(4), should_abort);
+  ExportMapping mapping = resolve_mapping("s", {"email"}, "", "");
+  MemberFormat format(mapping);
+  SenderSettings settings;
+  settings.audience_id = audience;
+  ExportSender sender(engine, format, mapping.schema, settings);
+  sender.add_member(std::string("\x05" "abc", 4));  // says 5 bytes, holds 3
+  sender.finish();
+  EXPECT_THROW(sender.poll(1000), InvalidArgument);
+  EXPECT_EQ(endpoint_requests("POST /{audience_id}/users"), 0);
+}
 
 TEST(UploadEngineBackoff, DelaysStayWithinTheJitterBandAndTheCap) {
   constexpr std::int64_t kBase = 2000;
