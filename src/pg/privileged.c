@@ -43,28 +43,17 @@ extension_owner(void)
 	return owner;
 }
 
-static void
-enter_scope(PrivilegedScope *scope, int flags)
+void
+enter_privileged_scope(PrivilegedScope *scope)
 {
 	Oid			owner = extension_owner();
 
 	GetUserIdAndSecContext(&scope->caller, &scope->caller_security_context);
-	SetUserIdAndSecContext(owner, scope->caller_security_context | flags);
+	SetUserIdAndSecContext(owner, scope->caller_security_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	scope->guc_nest_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-}
-
-void
-enter_privileged_scope(PrivilegedScope *scope)
-{
-	enter_scope(scope, SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-}
-
-void
-enter_worker_scope(PrivilegedScope *scope)
-{
-	enter_scope(scope, SECURITY_LOCAL_USERID_CHANGE);
 }
 
 void

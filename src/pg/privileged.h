@@ -16,13 +16,6 @@ typedef struct PrivilegedScope
 extern void enter_privileged_scope(PrivilegedScope *scope);
 extern void leave_privileged_scope(PrivilegedScope *scope);
 
-/*
- * The same without a security-restricted operation, for the export worker's
- * own temporary staging tables (which such an operation may not create). No
- * code of the requester's ever runs inside it.
- */
-extern void enter_worker_scope(PrivilegedScope *scope);
-
 /* The extension's owner: the role internal tables belong to. */
 extern Oid	extension_owner(void);
 

@@ -181,7 +181,7 @@ class Memory(unittest.TestCase):
         self.assertLess(large, small + 30 * 1024, f"20,000 rows: {small} kB, 200,000 rows: {large} kB")
 
     def test_mirror_and_replace_runs_do_not_grow_with_the_segment_either(self):
-        # They stage the segment and write the ledger besides sending.
+        # They sort the segment and write the ledger besides sending.
         sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 300}]})
         try:
             for mode in ("mirror", "replace"):
