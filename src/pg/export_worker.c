@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include <malloc.h>
+
 #include <signal.h>
 
 #include "access/xact.h"
@@ -135,6 +137,12 @@ connector_export_worker_main(Datum main_arg)
 	int64		run_id;
 
 	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
+	/*
+	 * One malloc arena for the process: batch bodies built on the core's
+	 * thread then reuse what the sorts freed, instead of growing an arena of
+	 * their own beside it.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	pqsignal(SIGTERM, handle_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(extra.database, extra.user, 0);

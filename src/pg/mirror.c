@@ -481,7 +481,11 @@ record_ledger(const Run *run)
 
 	begin_step("connector: recording what the audience holds");
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id OPERATOR(pg_catalog.=) $1",
+	/* Two runs of one export that finish together write its ledger one after the other. */
+	if (SPI_execute_with_args("SELECT FROM connector.exports WHERE export_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run->export_id)},
+							  NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_execute_with_args("DELETE FROM connector.ledger WHERE export_id OPERATOR(pg_catalog.=) $1",
 							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run->export_id)},
 							  NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not reset connector.ledger");
