@@ -92,6 +92,7 @@ extern void raise_if_cancelled(void);
 /* segment_read.c: phase 1, the segment read as the requester and spooled. */
 extern void read_segment(Run *run, ExportProgress *progress);
 extern void count_exportable_row(Run *run);
+extern bool count_encoded_row(Run *run, ConnectorResult result, int skip_reason, ConnectorStatus *status);
 extern void spool_row(BufFile *file, const char *row, size_t length);
 extern bool unspool_row(BufFile *file, StringInfo row);
 

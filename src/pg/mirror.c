@@ -30,7 +30,6 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
-#include "core_errors.h"
 #include "export_phases.h"
 #include "privileged.h"
 #include "run_records.h"
@@ -386,27 +385,20 @@ diff_against_ledger(Run *run, Tuplesortstate *records)
 		else if (order < 0)
 		{
 			ConnectorStatus status;
+			ConnectorResult result;
 			const char *member;
 			size_t		member_length;
 			int			skip_reason;
 
-			switch (connector_export_encode_record(run_resources.encoder, VARDATA_ANY(record),
-												   VARSIZE_ANY_EXHDR(record), &member, &member_length,
-												   &skip_reason, &status))
+			result = connector_export_encode_record(run_resources.encoder, VARDATA_ANY(record),
+													VARSIZE_ANY_EXHDR(record), &member, &member_length,
+													&skip_reason, &status);
+			if (count_encoded_row(run, result, skip_reason, &status))
 			{
-				case CONNECTOR_VALUE:
-					if (member_length > PG_UINT16_MAX)
-						elog(ERROR, "a member of %zu bytes does not fit the ledger", member_length);
-					spool_row(run_resources.spool, member, member_length);
-					spool_entry(run_resources.next_ledger, &buffer, VARDATA_ANY(record), member, member_length);
-					run->rows_kept++;
-					count_exportable_row(run);
-					break;
-				case CONNECTOR_NO_VALUE:
-					run->skipped[skip_reason]++;
-					break;
-				case CONNECTOR_ERROR:
-					raise_core_error(&status);
+				if (member_length > PG_UINT16_MAX)
+					elog(ERROR, "a member of %zu bytes does not fit the ledger", member_length);
+				spool_row(run_resources.spool, member, member_length);
+				spool_entry(run_resources.next_ledger, &buffer, VARDATA_ANY(record), member, member_length);
 			}
 			record = NULL;
 		}

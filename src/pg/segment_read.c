@@ -200,6 +200,28 @@ count_exportable_row(Run *run)
 }
 
 /*
+ * Counts what encoding one row gave (a member, a skip, or an error raised);
+ * true when it made a member to send.
+ */
+bool
+count_encoded_row(Run *run, ConnectorResult result, int skip_reason, ConnectorStatus *status)
+{
+	switch (result)
+	{
+		case CONNECTOR_VALUE:
+			count_exportable_row(run);
+			run->rows_kept++;
+			return true;
+		case CONNECTOR_NO_VALUE:
+			run->skipped[skip_reason]++;
+			return false;
+		case CONNECTOR_ERROR:
+			raise_core_error(status);
+	}
+	return false;
+}
+
+/*
  * The query that reads a segment: each mapped column as text, NULL when it is
  * longer than CONNECTOR_MAX_VALUE_BYTES (measured without detoasting it, so a
  * huge value is never fetched), and a last column saying whether any was.
@@ -315,6 +337,7 @@ read_segment(Run *run, ExportProgress *progress)
 		{
 			HeapTuple	tuple = SPI_tuptable->vals[row];
 			ConnectorStatus status;
+			ConnectorResult result;
 			const char *out;
 			size_t		out_len;
 			int			skip_reason;
@@ -351,20 +374,10 @@ read_segment(Run *run, ExportProgress *progress)
 				sort_source_record(records, &record, out, out_len);
 				continue;
 			}
-			switch (connector_export_encode_row(run_resources.encoder, values, lengths, &out, &out_len,
-												&skip_reason, &status))
-			{
-				case CONNECTOR_VALUE:
-					count_exportable_row(run);
-					spool_row(run_resources.spool, out, out_len);
-					run->rows_kept++;
-					break;
-				case CONNECTOR_NO_VALUE:
-					run->skipped[skip_reason]++;
-					break;
-				case CONNECTOR_ERROR:
-					raise_core_error(&status);
-			}
+			result = connector_export_encode_row(run_resources.encoder, values, lengths, &out, &out_len,
+												 &skip_reason, &status);
+			if (count_encoded_row(run, result, skip_reason, &status))
+				spool_row(run_resources.spool, out, out_len);
 		}
 		if (progress != NULL)
 			pg_atomic_write_u64(&progress->rows_read, run->rows_read);

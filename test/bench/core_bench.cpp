@@ -94,22 +94,28 @@ void BM_HashDateOfBirth(benchmark::State& state) {
 }
 BENCHMARK(BM_HashDateOfBirth);
 
-// One segment row of 8 keys to its member, then its payload JSON, as an
-// export does for each row it sends.
-void BM_EncodeRowOfEightKeys(benchmark::State& state) {
+// A segment row of 8 keys, and its mapping.
+const connector::ExportMapping& eight_key_mapping() {
   static const connector::ExportMapping mapping = connector::resolve_mapping(
       "bench", {"email", "phone", "first_name", "last_name", "city", "state", "zip", "country"}, "",
       "");
+  return mapping;
+}
+
+const std::vector<std::optional<std::string_view>>& eight_key_row() {
+  static const std::vector<std::optional<std::string_view>> row = {
+      "customer.42@example-mail.com", "+1 650 555 0142", "Mary", "Smith", "Menlo Park",
+      "California", "94025", "US"};
+  return row;
+}
+
+// One segment row of 8 keys to its member, then its payload JSON, as an
+// export does for each row it sends.
+void BM_EncodeRowOfEightKeys(benchmark::State& state) {
+  const connector::ExportMapping& mapping = eight_key_mapping();
   connector::RowEncoder encoder(mapping);
   connector::MemberFormat format(mapping);
-  std::vector<std::optional<std::string_view>> row = {"customer.42@example-mail.com",
-                                                      "+1 650 555 0142",
-                                                      "Mary",
-                                                      "Smith",
-                                                      "Menlo Park",
-                                                      "California",
-                                                      "94025",
-                                                      "US"};
+  const std::vector<std::optional<std::string_view>>& row = eight_key_row();
   std::vector<std::string> cells;
   std::string member, json;
   for (auto _ : state) {
@@ -124,18 +130,9 @@ BENCHMARK(BM_EncodeRowOfEightKeys);
 // What a mirror run does for a row its ledger already holds: its source
 // record, and nothing more.
 void BM_SourceRecordOfEightKeys(benchmark::State& state) {
-  static const connector::ExportMapping mapping = connector::resolve_mapping(
-      "bench", {"email", "phone", "first_name", "last_name", "city", "state", "zip", "country"}, "",
-      "");
+  const connector::ExportMapping& mapping = eight_key_mapping();
   connector::SourceRecords records(mapping);
-  std::vector<std::optional<std::string_view>> row = {"customer.42@example-mail.com",
-                                                      "+1 650 555 0142",
-                                                      "Mary",
-                                                      "Smith",
-                                                      "Menlo Park",
-                                                      "California",
-                                                      "94025",
-                                                      "US"};
+  const std::vector<std::optional<std::string_view>>& row = eight_key_row();
   std::string record;
   for (auto _ : state) {
     records.pack(row, record);

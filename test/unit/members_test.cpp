@@ -10,18 +10,12 @@
 
 #include "errors.hpp"
 #include "export/export_rows.hpp"
-#include "identifiers/identifier.hpp"
+#include "test_support.hpp"
 
 namespace connector {
 namespace {
 
 using Values = std::vector<std::optional<std::string_view>>;
-
-std::string hashed(Key key, std::string_view value) {
-  std::string out;
-  EXPECT_TRUE(hash_identifier(key, value, out)) << value;
-  return out;
-}
 
 TEST(MemberFormat, AMemberIsTheNormalizedValuesAndBecomesThePayloadRow) {
   auto mapping = resolve_mapping("s", {"email", "first_name", "madid", "h"},
@@ -30,7 +24,7 @@ TEST(MemberFormat, AMemberIsTheNormalizedValuesAndBecomesThePayloadRow) {
                                  "");
   RowEncoder encoder(mapping);
   MemberFormat format(mapping);
-  std::string digest = hashed(Key::LastName, "smith");
+  std::string digest = *testing::hashed("LN", "smith");
   std::vector<std::string> cells;
   // In mapping order: EMAIL, FN, LN, MADID.
   ASSERT_EQ(encoder.encode({"Mary@Example.com", std::nullopt, digest, "AB-12"}, cells),
@@ -42,7 +36,7 @@ TEST(MemberFormat, AMemberIsTheNormalizedValuesAndBecomesThePayloadRow) {
   EXPECT_EQ(member.size(), 1 + 16 + 1 + 1 + 32 + 1 + 5u);
   format.write_row_json(member, row);
   EXPECT_EQ(nlohmann::json::parse(row),
-            nlohmann::json({hashed(Key::Email, "mary@example.com"), "", digest, "ab-12"}))
+            nlohmann::json({*testing::hashed("EMAIL", "mary@example.com"), "", digest, "ab-12"}))
       << row;
   EXPECT_EQ(format.description(),
             R"({"schema":["EMAIL","FN","LN","MADID"],"forms":"hhdp"})");
