@@ -290,10 +290,10 @@ extern "C" ConnectorResult connector_close_replace_session(const ConnectorGraphC
     connector::UploadEngine engine(settings_of(*graph), credentials, settings, graph->should_abort);
     // Any batch_seq but 1 continues a session (reference 3.2, R4); this one is the last.
     constexpr std::uint64_t kClosingBatch = 1u << 30;
-    connector::PayloadWriter writer(encoder->mapping.schema);
-    std::string row_json;
-    encoder->members->write_row_json({member, member_len}, row_json);
-    writer.add_row_json(row_json);
+    connector::PayloadWriter writer(encoder->mapping.schema, 1);
+    writer.add_row([&](std::string& body) {
+      encoder->members->append_row_json({member, member_len}, body);
+    });
     connector::UploadBatch batch;
     batch.batch_seq = kClosingBatch;
     batch.last = true;

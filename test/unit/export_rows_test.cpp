@@ -27,7 +27,7 @@ nlohmann::json payload_row(const ExportMapping& mapping, const std::vector<std::
   MemberFormat format(mapping);
   std::string member, row;
   format.encode(cells, member);
-  format.write_row_json(member, row);
+  format.append_row_json(member, row);
   return nlohmann::json::parse(row);
 }
 
@@ -162,9 +162,12 @@ TEST(RowEncoder, PrehashedValuesAreCheckedNotHashedAgain) {
 }
 
 TEST(PayloadWriter, BodyIsTheJsonMetaDocuments) {
-  PayloadWriter writer({"EMAIL", "EXTERN_ID"});
-  writer.add_row_json(R"(["aa","crm \"7\"\n"])");
-  writer.add_row_json(R"(["","x"])");
+  auto row = [](std::string_view json) {
+    return [json](std::string& body) { body += json; };
+  };
+  PayloadWriter writer({"EMAIL", "EXTERN_ID"}, 1);  // grows past what it expected
+  writer.add_row(row(R"(["aa","crm \"7\"\n"])"));
+  writer.add_row(row(R"(["","x"])"));
   EXPECT_EQ(writer.rows(), 2u);
   auto body = nlohmann::json::parse(writer.finish(7302114486112359, 3, true, 25001));
   EXPECT_EQ(body["payload"]["schema"], nlohmann::json({"EMAIL", "EXTERN_ID"}));
@@ -176,7 +179,7 @@ TEST(PayloadWriter, BodyIsTheJsonMetaDocuments) {
   EXPECT_EQ(body["session"]["last_batch_flag"], true);
   EXPECT_EQ(body["session"]["estimated_num_total"], 25001);
   EXPECT_EQ(writer.rows(), 0u);
-  writer.add_row_json(R"(["bb",""])");
+  writer.add_row(row(R"(["bb",""])"));
   auto next = nlohmann::json::parse(writer.finish(1, 4, false, 0));
   EXPECT_EQ(next["payload"]["data"].size(), 1u);
 }

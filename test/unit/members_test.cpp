@@ -34,7 +34,7 @@ TEST(MemberFormat, AMemberIsTheNormalizedValuesAndBecomesThePayloadRow) {
   // A length byte per cell, the normalized e-mail, nothing for FN, the 32
   // bytes of the prehashed digest, the advertiser id as is.
   EXPECT_EQ(member.size(), 1 + 16 + 1 + 1 + 32 + 1 + 5u);
-  format.write_row_json(member, row);
+  format.append_row_json(member, row);
   EXPECT_EQ(nlohmann::json::parse(row),
             nlohmann::json({*testing::hashed("EMAIL", "mary@example.com"), "", digest, "ab-12"}))
       << row;
@@ -48,15 +48,15 @@ TEST(MemberFormat, AMalformedMemberIsAnErrorNotAWrongRow) {
   std::string member, row;
   format.encode({"mary@example.com", "16505551212"}, member);
   for (std::size_t cut = 0; cut < member.size(); ++cut)
-    EXPECT_THROW(format.write_row_json(member.substr(0, cut), row), InvalidArgument) << cut;
-  EXPECT_THROW(format.write_row_json(member + "x", row), InvalidArgument);
-  EXPECT_THROW(format.write_row_json(std::string("\xff\xff\xff\xff\xff\xff", 6), row),
+    EXPECT_THROW(format.append_row_json(member.substr(0, cut), row), InvalidArgument) << cut;
+  EXPECT_THROW(format.append_row_json(member + "x", row), InvalidArgument);
+  EXPECT_THROW(format.append_row_json(std::string("\xff\xff\xff\xff\xff\xff", 6), row),
                InvalidArgument);
   auto prehashed =
       resolve_mapping("s", {"h"}, R"({"EMAIL": {"column": "h", "prehashed": true}})", "");
   MemberFormat digest_format(prehashed);
   digest_format.encode({"short"}, member);
-  EXPECT_THROW(digest_format.write_row_json(member, row), InvalidArgument);
+  EXPECT_THROW(digest_format.append_row_json(member, row), InvalidArgument);
 }
 
 TEST(MemberFormat, LongValuesKeepTheirLength) {
@@ -66,7 +66,7 @@ TEST(MemberFormat, LongValuesKeepTheirLength) {
   std::string value(300, 'x'), member, row;
   format.encode({"a@b.co", value}, member);
   EXPECT_EQ(member.size(), 1 + 6 + 2 + 300u);  // a two-byte length for the long one
-  format.write_row_json(member, row);
+  format.append_row_json(member, row);
   EXPECT_EQ(nlohmann::json::parse(row)[1], value);
 }
 

@@ -124,32 +124,40 @@ void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
-PayloadWriter::PayloadWriter(const std::vector<std::string>& schema) {
+// Room for a body of hashed cells: 64 hex digits, two quotes and a comma
+// each, a row's brackets and comma, and the session object at the end.
+constexpr std::size_t kHashedCellBytes = 67;
+constexpr std::size_t kRowBytes = 3;
+constexpr std::size_t kSessionBytes = 160;
+
+PayloadWriter::PayloadWriter(const std::vector<std::string>& schema, std::size_t expected_rows) {
   prefix_ = "{\"payload\":{\"schema\":[";
   for (std::size_t i = 0; i < schema.size(); ++i) {
     if (i > 0) prefix_.push_back(',');
     append_json_string(prefix_, schema[i]);
   }
   prefix_ += "],\"is_raw\":true,\"data\":[";
-}
-
-void PayloadWriter::add_row_json(std::string_view row) {
-  if (rows_ > 0) data_.push_back(',');
-  data_ += row;
-  ++rows_;
+  capacity_ = prefix_.size() + expected_rows * (schema.size() * kHashedCellBytes + kRowBytes) +
+              kSessionBytes;
+  body_.reserve(capacity_);
+  body_ = prefix_;
 }
 
 std::string PayloadWriter::finish(std::int64_t session_id, std::uint64_t batch_seq, bool last_batch,
                                   std::int64_t estimated_total) {
-  std::string body;
-  body.reserve(prefix_.size() + data_.size() + 128);
-  body += prefix_;
-  body += data_;
-  body += "]},\"session\":{\"session_id\":" + std::to_string(session_id) +
-          ",\"batch_seq\":" + std::to_string(batch_seq) +
-          ",\"last_batch_flag\":" + (last_batch ? "true" : "false") +
-          ",\"estimated_num_total\":" + std::to_string(estimated_total) + "}}";
-  data_.clear();
+  body_ += "]},\"session\":{\"session_id\":";
+  body_ += std::to_string(session_id);
+  body_ += ",\"batch_seq\":";
+  body_ += std::to_string(batch_seq);
+  body_ += ",\"last_batch_flag\":";
+  body_ += last_batch ? "true" : "false";
+  body_ += ",\"estimated_num_total\":";
+  body_ += std::to_string(estimated_total);
+  body_ += "}}";
+  std::string body = std::move(body_);
+  body_.clear();
+  body_.reserve(capacity_);
+  body_ = prefix_;
   rows_ = 0;
   return body;
 }

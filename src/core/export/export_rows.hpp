@@ -58,14 +58,21 @@ class RowEncoder {
   std::string scratch_;
 };
 
-// One batch's JSON body, written incrementally: memory is the batch, never
-// the segment.
+// One batch's JSON body, written incrementally into one buffer sized for
+// `expected_rows` up front: memory is the batch, never the segment, and a
+// body is neither regrown nor copied on its way out.
 class PayloadWriter {
  public:
-  explicit PayloadWriter(const std::vector<std::string>& schema);
+  PayloadWriter(const std::vector<std::string>& schema, std::size_t expected_rows);
 
-  // A row written as a JSON array of strings (MemberFormat::write_row_json).
-  void add_row_json(std::string_view row);
+  // One row: `append_row` appends a JSON array of strings to the body it is
+  // given (MemberFormat::append_row_json).
+  template <typename AppendRow>
+  void add_row(AppendRow&& append_row) {
+    if (rows_ > 0) body_.push_back(',');
+    append_row(body_);
+    ++rows_;
+  }
   std::size_t rows() const noexcept { return rows_; }
 
   // {"payload": {...}, "session": {...}}; starts the next batch empty.
@@ -74,7 +81,8 @@ class PayloadWriter {
 
  private:
   std::string prefix_;  // {"payload":{"schema":[...],"is_raw":true,"data":[
-  std::string data_;
+  std::size_t capacity_;
+  std::string body_;
   std::size_t rows_ = 0;
 };
 

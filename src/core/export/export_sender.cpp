@@ -30,14 +30,13 @@ void ExportSender::close_batch(bool last) {
   std::size_t rows = member_count_;
   bodies_.push_back(start_signal_free_task(
       [this, members = std::move(members_), rows, batch_seq, last]() -> UploadBatch {
-        PayloadWriter writer(schema_);
-        std::string row;
+        PayloadWriter writer(schema_, rows);
         for (std::size_t at = 0; at < members.size();) {
           std::uint32_t length;
           std::memcpy(&length, members.data() + at, sizeof length);
           at += sizeof length;
-          format_.write_row_json(std::string_view(members).substr(at, length), row);
-          writer.add_row_json(row);
+          std::string_view member = std::string_view(members).substr(at, length);
+          writer.add_row([&](std::string& body) { format_.append_row_json(member, body); });
           at += length;
         }
         UploadBatch batch;

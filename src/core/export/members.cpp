@@ -75,8 +75,8 @@ void MemberFormat::encode(const std::vector<std::string>& cells, std::string& ou
   }
 }
 
-void MemberFormat::write_row_json(std::string_view member, std::string& out) const {
-  out.assign(1, '[');
+void MemberFormat::append_row_json(std::string_view member, std::string& out) const {
+  out.push_back('[');
   std::size_t at = 0;
   for (std::size_t i = 0; i < forms_.size(); ++i) {
     std::string_view cell = read_field(member, at, "audience member");

@@ -45,9 +45,9 @@ class MemberFormat {
   // Packs one stored cell per schema entry ("" when absent) into `out`.
   void encode(const std::vector<std::string>& cells, std::string& out) const;
 
-  // The payload row as a JSON array of strings, into `out` (replaced). Throws
+  // Appends the payload row as a JSON array of strings to `out`. Throws
   // InvalidArgument when `member` was not packed with this format.
-  void write_row_json(std::string_view member, std::string& out) const;
+  void append_row_json(std::string_view member, std::string& out) const;
 
  private:
   std::vector<CellForm> forms_;
