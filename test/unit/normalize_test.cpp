@@ -235,6 +235,16 @@ TEST(UnhashedKeys, MadidLowercasedExternIdVerbatim) {
   EXPECT_EQ(hashed("MADID", std::string(256, 'a')), std::string(256, 'a'));
   EXPECT_EQ(hashed("MADID", std::string(257, 'a')), kNull);
   EXPECT_EQ(hashed("MADID", ""), kNull);
+  // The limit holds for what is sent: 200 capital dotted I (U+0130) lowercase
+  // to 400 code points (i and U+0307 each), too long; a value is never one
+  // that normalizing again would refuse.
+  std::string dotted_capital_i;
+  for (int i = 0; i < 200; ++i) dotted_capital_i += "\xc4\xb0";
+  EXPECT_EQ(hashed("MADID", dotted_capital_i), kNull);
+  std::optional<std::string> lowered = normalized("MADID", dotted_capital_i.substr(0, 2 * 128));
+  ASSERT_TRUE(lowered);
+  EXPECT_EQ(lowered->size(), 128 * 3u);  // 128 times i (1 byte) and U+0307 (2 bytes)
+  EXPECT_EQ(normalized("MADID", *lowered), lowered);
 }
 
 class EveryKey : public ::testing::TestWithParam<std::size_t> {

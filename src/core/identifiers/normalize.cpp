@@ -188,8 +188,11 @@ constexpr std::size_t kMaxUnhashedIdCodePoints = 256;
 bool mobile_advertiser_id(std::string_view value, std::string& out) {
   if (unicode::code_point_count(value) > kMaxUnhashedIdCodePoints) return false;
   if (!unicode::lower_nfc(unicode::trim(value), out, Keep::Everything)) return false;
+  // The limit is on what is sent: lowercasing can lengthen a value ("İ" is
+  // "i" and U+0307), and a sent value must pass its own normalization again.
   // A MADID is sent unhashed: a value that is already a SHA-256 is not one.
-  return !out.empty() && !looks_like_sha256_hex(out);
+  return !out.empty() && unicode::code_point_count(out) <= kMaxUnhashedIdCodePoints &&
+         !looks_like_sha256_hex(out);
 }
 
 bool extern_id(std::string_view value, std::string& out) {
