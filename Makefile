@@ -21,7 +21,9 @@ REGRESS_OPTS = --inputdir=test/regress
 PG_CPPFLAGS = -Isrc/shim
 # Only what PostgreSQL looks up (PG_MODULE_MAGIC, _PG_init, the fmgr entry
 # points, the background workers' mains) is exported from the module.
-PG_CFLAGS = -Werror -fvisibility=hidden
+# -MMD -MP: a C file is rebuilt when a header it includes changes (the shim's
+# constants size the C side's arrays).
+PG_CFLAGS = -Werror -fvisibility=hidden -MMD -MP
 
 CORE_SOURCES = $(wildcard src/core/*.cpp src/core/*/*.cpp src/shim/*.cpp)
 CORE_OBJECTS = $(CORE_SOURCES:.cpp=.o)
@@ -31,7 +33,7 @@ CORE_CXXFLAGS = -std=c++17 -O2 -g -fPIC -fvisibility=hidden -MMD -MP \
 	-Isrc/core -Isrc/shim
 
 SHLIB_LINK = -Wl,--exclude-libs,ALL $(CORE_ARCHIVE) -lphonenumber -lutf8proc -lcurl -lcrypto -lstdc++
-EXTRA_CLEAN = $(CORE_OBJECTS) $(CORE_OBJECTS:.o=.d) $(CORE_ARCHIVE)
+EXTRA_CLEAN = $(CORE_OBJECTS) $(CORE_OBJECTS:.o=.d) $(OBJS:.o=.d) $(CORE_ARCHIVE)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -47,4 +49,4 @@ $(CORE_ARCHIVE): $(CORE_OBJECTS)
 
 $(shlib): $(CORE_ARCHIVE)
 
--include $(CORE_OBJECTS:.o=.d)
+-include $(CORE_OBJECTS:.o=.d) $(OBJS:.o=.d)

@@ -23,17 +23,21 @@ COMMENT ON FUNCTION fb_hash(text, text) IS
     'and EXTERN_ID are returned normalized but unhashed, as Meta wants them; NULL when the value '
     'is not valid.';
 
+-- Not STRICT: a NULL default_country is no default country, exactly as an
+-- export reads a row whose COUNTRY is NULL.
 CREATE FUNCTION fb_normalize_phone(value text, default_country text) RETURNS text
     AS 'MODULE_PATHNAME', 'fb_normalize_phone'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION fb_normalize_phone(text, text) IS
     'Normalizes a phone number to digits with the country calling code; a national number gets '
-    'the calling code of default_country (ISO code or English name) and loses its trunk prefix. '
-    'An unknown default_country is ignored. NULL when the number is not possible.';
+    'the calling code of default_country (ISO code or name) and loses its trunk prefix. Without '
+    'a default_country (NULL or empty) it is fb_normalize(''PHONE'', value). A national number '
+    'with an unknown default_country is NULL: it is never guessed. NULL when the number is not '
+    'possible for its calling code.';
 
 CREATE FUNCTION fb_hash_phone(value text, default_country text) RETURNS text
     AS 'MODULE_PATHNAME', 'fb_hash_phone'
-    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION fb_hash_phone(text, text) IS
     'Lowercase hex SHA-256 of fb_normalize_phone(value, default_country); NULL when the number is '
     'not possible.';

@@ -129,18 +129,28 @@ call_keyed(FunctionCallInfo fcinfo, KeyedCall call, int key_id, int value_arg)
 	return finish_call(fcinfo, result, out, out_len, &status, true);
 }
 
+/*
+ * Not STRICT: a NULL default country is no default country, as in an export
+ * of a row whose COUNTRY is NULL; a NULL value is NULL.
+ */
 static Datum
 call_phone(FunctionCallInfo fcinfo, PhoneCall call)
 {
 	size_t		value_len;
-	const char *value = utf8_of(PG_GETARG_TEXT_PP(0), &value_len);
-	size_t		country_len;
-	const char *country = utf8_of(PG_GETARG_TEXT_PP(1), &country_len);
+	const char *value;
+	size_t		country_len = 0;
+	const char *country = "";
 	const char *out = NULL;
 	size_t		out_len = 0;
 	ConnectorStatus status;
-	ConnectorResult result = call(value, value_len, country, country_len, &out, &out_len, &status);
+	ConnectorResult result;
 
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	value = utf8_of(PG_GETARG_TEXT_PP(0), &value_len);
+	if (!PG_ARGISNULL(1))
+		country = utf8_of(PG_GETARG_TEXT_PP(1), &country_len);
+	result = call(value, value_len, country, country_len, &out, &out_len, &status);
 	return finish_call(fcinfo, result, out, out_len, &status, false);
 }
 

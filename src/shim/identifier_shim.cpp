@@ -69,7 +69,8 @@ extern "C" ConnectorResult connector_normalize_phone(const char* value, size_t v
                                                      ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
     bool has_value =
-        connector::normalize_phone({value, value_len}, {country, country_len}, result_buffer());
+        connector::normalize_phone({value, value_len}, {country, country_len}, result_buffer()) ==
+        connector::PhoneOutcome::Valid;
     return hand_over(has_value, out, out_len);
   });
 }

@@ -43,9 +43,9 @@ void check_key(Key key, std::string_view value) {
 void check_phone_with_country(std::string_view country, std::string_view value) {
   std::string normalized;
   std::string again;
-  if (!normalize_phone(value, country, normalized)) return;
+  if (normalize_phone(value, country, normalized) != PhoneOutcome::Valid) return;
   // The result is a complete international number on its own.
-  require(normalize_phone(normalized, "", again));
+  require(normalize_phone(normalized, "", again) == PhoneOutcome::Valid);
   require(again == normalized);
 }
 

@@ -83,7 +83,9 @@ class AddMode(unittest.TestCase):
         skipped = sql("SELECT count(*) FROM vip_customers WHERE fb_hash('EMAIL', email) IS NULL"
                       " AND fb_hash('PHONE', phone) IS NULL")
         self.assertEqual(int(run["rows_sent"]), 8333 - int(skipped))
-        self.assertIn("no_identifier", run["rows_skipped"])
+        # Each skipped row has an address that is not one and no phone: the
+        # reason says the value was invalid, not missing.
+        self.assertEqual(json.loads(run["rows_skipped"]), {"invalid_email": int(skipped)})
         audience_holds_exactly(self, run["audience_id"], "vip_customers")
         # The payload travels in the body, the token in a header: never in a URL.
         stats = sim("/_sim/stats")
@@ -97,6 +99,35 @@ class AddMode(unittest.TestCase):
         self.assertEqual(first["audience_id"], second["audience_id"])
         saved = sql("SELECT count(*) FROM fb_exports WHERE audience_name = 'reused'")
         self.assertEqual(saved, "1")
+
+
+class PhonesWithCountries(unittest.TestCase):
+    """A national number is read with the row's COUNTRY, never guessed at when
+    that country is unknown; what is sent is what fb_hash_phone shows."""
+
+    def test_unknown_country_skips_the_row_and_sql_shows_what_is_sent(self):
+        sql("""
+            CREATE TABLE phone_rows (phone text, country text);
+            INSERT INTO phone_rows VALUES
+                ('604 123 456', 'ES'), ('+34 604 123 457', 'Atlantis'), ('020 7946 0958', 'GB'),
+                ('604 123 458', 'Atlantis'), (NULL, 'ES'), ('12', 'ES'), ('+1 650 555 1212', NULL);
+            CREATE VIEW phone_segment AS SELECT phone, country FROM phone_rows;
+        """)
+        run = run_row(export("phone_segment", mode="'add'", audience_name="'phones'",
+                             key_identifier="'phone'"))
+        self.assertEqual(run["status"], "succeeded", run)
+        self.assertEqual(int(run["rows_sent"]), 4)
+        self.assertEqual(json.loads(run["rows_skipped"]),
+                         {"unknown_country": 1, "no_phone": 1, "invalid_phone": 1}, run)
+        expected = json.loads(sql("""
+            SELECT json_build_object(
+                'schema', json_build_array('PHONE', 'COUNTRY'),
+                'data', json_agg(json_build_array(fb_hash_phone(phone, country),
+                                                  coalesce(fb_hash('COUNTRY', country), ''))))
+            FROM phone_rows WHERE fb_hash_phone(phone, country) IS NOT NULL"""))
+        self.assertEqual(len(expected["data"]), 4)
+        answer = sim(f"/_sim/audiences/{run['audience_id']}/compare", expected)
+        self.assertTrue(answer["equal"], answer)
 
 
 class ReplaceMode(unittest.TestCase):

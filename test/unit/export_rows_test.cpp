@@ -125,7 +125,9 @@ TEST(RowEncoder, InvalidValuesAreEmptyCellsAndRowsWithoutIdentifierAreSkipped) {
   auto mapping = resolve_mapping("s", {"email", "phone", "gender"}, "", "");
   RowEncoder encoder(mapping);
   std::vector<std::string> cells;
-  EXPECT_EQ(encoder.encode({"not an email", std::nullopt, "f"}, cells), SkipReason::NoIdentifier);
+  EXPECT_EQ(encoder.encode({"not an email", std::nullopt, "f"}, cells), SkipReason::InvalidEmail);
+  EXPECT_EQ(encoder.encode({"  ", "n/a", "f"}, cells), SkipReason::InvalidPhone);
+  EXPECT_EQ(encoder.encode({"  ", std::nullopt, "f"}, cells), SkipReason::NoIdentifier);
   EXPECT_EQ(encoder.encode({"not an email", "+1 650 555 1212", "unknown"}, cells), std::nullopt);
   EXPECT_EQ(cells[0], "");
   EXPECT_EQ(cells[2], "");
@@ -136,12 +138,24 @@ TEST(RowEncoder, KeyIdentifierDecidesWhatIsRequired) {
   auto by_email = resolve_mapping("s", {"email", "phone"}, "", "email");
   RowEncoder email_encoder(by_email);
   std::vector<std::string> cells;
-  EXPECT_EQ(email_encoder.encode({std::nullopt, "+1 650 555 1212"}, cells),
-            SkipReason::InvalidEmail);
+  EXPECT_EQ(email_encoder.encode({std::nullopt, "+1 650 555 1212"}, cells), SkipReason::NoEmail);
+  EXPECT_EQ(email_encoder.encode({"", "+1 650 555 1212"}, cells), SkipReason::NoEmail);
+  EXPECT_EQ(email_encoder.encode({"mary@", "+1 650 555 1212"}, cells), SkipReason::InvalidEmail);
+  auto by_phone = resolve_mapping("s", {"email", "phone", "country"}, "", "phone");
+  RowEncoder phone_encoder(by_phone);
+  EXPECT_EQ(phone_encoder.encode({"mary@example.com", std::nullopt, "ES"}, cells),
+            SkipReason::NoPhone);
+  EXPECT_EQ(phone_encoder.encode({"mary@example.com", "12", "ES"}, cells), SkipReason::InvalidPhone);
+  EXPECT_EQ(phone_encoder.encode({"mary@example.com", "604 123 456", "Atlantis"}, cells),
+            SkipReason::UnknownCountry);
+  EXPECT_EQ(phone_encoder.encode({"mary@example.com", "604 123 456", "ES"}, cells), std::nullopt);
+  EXPECT_EQ(skip_reason_name(SkipReason::UnknownCountry), std::string("unknown_country"));
   auto by_name = resolve_mapping("s", {"first_name", "last_name", "city"}, "", "name_and_address");
   RowEncoder name_encoder(by_name);
   EXPECT_EQ(name_encoder.encode({"Mary", "Smith", std::nullopt}, cells),
             SkipReason::IncompleteNameAndAddress);
+  EXPECT_EQ(name_encoder.encode({std::nullopt, " ", "Paris"}, cells),
+            SkipReason::NoNameAndAddress);
   EXPECT_EQ(name_encoder.encode({"Mary", "Smith", "Paris"}, cells), std::nullopt);
 }
 
@@ -156,8 +170,8 @@ TEST(RowEncoder, PrehashedValuesAreCheckedNotHashedAgain) {
   EXPECT_EQ(payload_row(mapping, cells)[0], digest);
   EXPECT_EQ(
       encoder.encode({"F1904CF1A9D73A55FA5DE0AC823C4403DED71AFD4C3248D00BDCD0866552BB79"}, cells),
-      SkipReason::NoIdentifier);
-  EXPECT_EQ(encoder.encode({"mary@example.com"}, cells), SkipReason::NoIdentifier);
+      SkipReason::InvalidEmail);
+  EXPECT_EQ(encoder.encode({"mary@example.com"}, cells), SkipReason::InvalidEmail);
   EXPECT_EQ(encoder.rejected_prehashed_values(), 2);
 }
 

@@ -49,8 +49,36 @@ TEST(Phone, DigitsOnlyWithoutLeadingZeros) {
 
 TEST(Phone, PlaceholdersAndImpossibleNumbersAreNull) {
   for (const char* bad :
-       {"", "  ", "+0000000000", "000", "n/a", "12", "+999 1234567", "1234567890123456789"})
+       {"", "  ", "+0000000000", "000", "n/a", "12", "+999 1234567", "1234567890123456789",
+        // too short or too long for the calling code's plan
+        "+49 123", "+44 2079", "+1 650 555 12125", "+33 1 42 68 53"})
     EXPECT_EQ(normalized("PHONE", bad), kNull) << bad;
+}
+
+TEST(Phone, WrittenTrunkPrefixAndExtensionsAreDropped) {
+  EXPECT_EQ(normalized("PHONE", "+44 (0)7700 900123"), "447700900123");
+  EXPECT_EQ(normalized("PHONE", "+49 (0)30 1234567"), "49301234567");
+  EXPECT_EQ(normalized("PHONE", "+49 (0) 30 1234567"), "49301234567");
+  EXPECT_EQ(phone_in("+44 (0)20 7946 0958", "DE"), "442079460958");
+  // An extension ends the number; it is never part of it.
+  for (const char* extended :
+       {"+1 650 555 1212 ext 12", "+1 650 555 1212 ext. 12", "+1 650 555 1212 x5",
+        "+1 650 555 1212 #5", "+1 650 555 1212;ext=5", "+1-650-555-1212 Extension 123"})
+    EXPECT_EQ(normalized("PHONE", extended), "16505551212") << extended;
+  EXPECT_EQ(phone_in("(650) 555-1212 ext 7", "US"), "16505551212");
+  EXPECT_EQ(phone_in("030 1234567 Durchwahl 12", "DE"), "49301234567");
+  // Letters in the number itself are no number we can read.
+  EXPECT_EQ(normalized("PHONE", "1-800-FLOWERS"), kNull);
+  EXPECT_EQ(phone_in("1-800-FLOWERS", "US"), kNull);
+}
+
+TEST(Phone, ANationalNumberWithoutItsCountryIsNull) {
+  // A trunk prefix says the number is national; whose, nothing says.
+  EXPECT_EQ(normalized("PHONE", "020 7946 0958"), kNull);
+  EXPECT_EQ(normalized("PHONE", "(0)20 7946 0958"), kNull);
+  EXPECT_EQ(phone_in("020 7946 0958", ""), kNull);
+  // An international prefix is not a trunk prefix.
+  EXPECT_EQ(normalized("PHONE", "0044 20 7946 0958"), "442079460958");
 }
 
 TEST(Phone, DefaultCountryMakesNationalNumbersInternational) {
@@ -59,12 +87,46 @@ TEST(Phone, DefaultCountryMakesNationalNumbersInternational) {
   EXPECT_EQ(phone_in("(650)555-1212", "us"), "16505551212");
   EXPECT_EQ(phone_in("06 12 34 56 78", "FR"), "33612345678");
   EXPECT_EQ(phone_in("030 1234567", "DE"), "49301234567");
+  // The region's own calling code without "+", and its international prefix.
+  EXPECT_EQ(phone_in("49 30 1234567", "DE"), "49301234567");
+  EXPECT_EQ(phone_in("011 44 20 7946 0958", "US"), "442079460958");
   // Already international: only the digits rule applies.
   EXPECT_EQ(phone_in("+44 20 7946 0958", "US"), "442079460958");
-  EXPECT_EQ(phone_in("442079460958", "US"), "442079460958");
-  // An unknown default country is no default country.
-  EXPECT_EQ(phone_in("+1 650 555 1212", "Atlantis"), "16505551212");
+  EXPECT_EQ(phone_in("0044 20 7946 0958", "FR"), "442079460958");
   EXPECT_EQ(phone_in("", "GB"), kNull);
+}
+
+TEST(Phone, ANumberThatDoesNotFitItsCountryIsNotGuessed) {
+  // Not a US number; read as international it could be anyone's.
+  EXPECT_EQ(phone_in("442079460958", "US"), kNull);
+  EXPECT_EQ(phone_in("604 123 456", "ES"), "34604123456");
+  // Possible only as a local number (dialled without the area code).
+  EXPECT_EQ(phone_in("123", "Germany"), kNull);
+  EXPECT_EQ(phone_in("555 1212", "US"), kNull);
+}
+
+TEST(Phone, AnUnknownDefaultCountryNeverChangesANumber) {
+  std::string out;
+  // Malaysia's calling code is 60: "604 123 456" as international is wrong.
+  EXPECT_EQ(normalize_phone("604 123 456", "Atlantis", out), PhoneOutcome::UnknownCountry);
+  EXPECT_EQ(normalize_phone("604 123 456", "XX", out), PhoneOutcome::UnknownCountry);
+  EXPECT_EQ(phone_in("604 123 456", "Atlantis"), kNull);
+  // Written in international form, the number carries its own country.
+  EXPECT_EQ(phone_in("+1 650 555 1212", "Atlantis"), "16505551212");
+  EXPECT_EQ(phone_in("0044 20 7946 0958", "Atlantis"), "442079460958");
+  EXPECT_EQ(normalize_phone("n/a", "GB", out), PhoneOutcome::Invalid);
+}
+
+TEST(Phone, NoDefaultCountryIsThePhoneKeyAlone) {
+  for (const char* value : {"+1 650 555 1212", "16505551212", "020 7946 0958", "604 123 456",
+                            "+44 (0)7700 900123", "n/a"}) {
+    std::string with_empty, alone;
+    bool valid = normalize_phone(value, "", with_empty) == PhoneOutcome::Valid;
+    EXPECT_EQ(valid, normalize_identifier(Key::Phone, value, alone)) << value;
+    if (valid) {
+      EXPECT_EQ(with_empty, alone) << value;
+    }
+  }
 }
 
 TEST(Gender, CapiParamBuilderSynonyms) {

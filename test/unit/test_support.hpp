@@ -24,7 +24,7 @@ inline std::optional<std::string> hashed(std::string_view key, std::string_view 
 
 inline std::optional<std::string> phone_in(std::string_view value, std::string_view country) {
   std::string out;
-  if (!normalize_phone(value, country, out)) return std::nullopt;
+  if (normalize_phone(value, country, out) != PhoneOutcome::Valid) return std::nullopt;
   return out;
 }
 

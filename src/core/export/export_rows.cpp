@@ -2,6 +2,7 @@
 
 #include "identifiers/identifier.hpp"
 #include "identifiers/sha256_hex.hpp"
+#include "identifiers/unicode_text.hpp"
 
 namespace connector {
 namespace {
@@ -23,6 +24,14 @@ const char* skip_reason_name(SkipReason reason) noexcept {
       return "incomplete_name_and_address";
     case SkipReason::ValueTooLong:
       return "value_too_long";
+    case SkipReason::NoEmail:
+      return "no_email";
+    case SkipReason::NoPhone:
+      return "no_phone";
+    case SkipReason::UnknownCountry:
+      return "unknown_country";
+    case SkipReason::NoNameAndAddress:
+      return "no_name_and_address";
   }
   return "unknown";
 }
@@ -54,6 +63,8 @@ std::optional<SkipReason> RowEncoder::encode(
   for (std::string& cell : cells) cell.clear();
   for (const std::optional<std::string_view>& value : values)
     if (value && value->size() > kMaxValueBytes) return SkipReason::ValueTooLong;
+  given_.assign(cells.size(), false);
+  bool phone_country_unknown = false;
   std::size_t cell = 0;
   for (std::size_t i = 0; i < mapping_.columns.size(); ++i) {
     const MappedColumn& column = mapping_.columns[i];
@@ -68,7 +79,8 @@ std::optional<SkipReason> RowEncoder::encode(
       }
       continue;
     }
-    std::string& out = cells[cell++];
+    std::string& out = cells[cell];
+    given_[cell++] = value && !unicode::trim(*value).empty();
     if (!value) continue;
     if (column.prehashed) {
       if (looks_like_sha256_hex(*value))
@@ -77,30 +89,43 @@ std::optional<SkipReason> RowEncoder::encode(
       else
         ++rejected_prehashed_;
     } else if (column.key == Key::Phone && country_value_ && values[*country_value_]) {
-      if (!normalize_phone(*value, *values[*country_value_], out)) out.clear();
+      PhoneOutcome outcome = normalize_phone(*value, *values[*country_value_], out);
+      if (outcome != PhoneOutcome::Valid) out.clear();
+      phone_country_unknown = outcome == PhoneOutcome::UnknownCountry;
     } else if (!normalize_identifier(column.key, *value, out)) {
       out.clear();
     }
   }
 
   auto valid = [&cells](std::size_t at) { return at != std::string::npos && !cells[at].empty(); };
+  auto given = [this](std::size_t at) { return at != std::string::npos && given_[at]; };
   bool email = valid(email_);
   bool phone = valid(phone_);
   bool name_and_address = valid(first_name_) && valid(last_name_) &&
                           (valid(zip_) || valid(city_) || valid(state_) || valid(country_));
+  // A name is what makes a row a try at name and address: COUNTRY alone is not.
+  bool name_given = given(first_name_) || given(last_name_);
+  auto email_skip = [&] { return given(email_) ? SkipReason::InvalidEmail : SkipReason::NoEmail; };
+  auto phone_skip = [&] {
+    if (phone_country_unknown) return SkipReason::UnknownCountry;
+    return given(phone_) ? SkipReason::InvalidPhone : SkipReason::NoPhone;
+  };
   switch (mapping_.key_identifier) {
     case KeyIdentifier::Any:
       if (email || phone || name_and_address) return std::nullopt;
+      if (given(email_)) return SkipReason::InvalidEmail;
+      if (given(phone_)) return phone_skip();
+      if (name_given) return SkipReason::IncompleteNameAndAddress;
       return SkipReason::NoIdentifier;
     case KeyIdentifier::Email:
       if (email) return std::nullopt;
-      return SkipReason::InvalidEmail;
+      return email_skip();
     case KeyIdentifier::Phone:
       if (phone) return std::nullopt;
-      return SkipReason::InvalidPhone;
+      return phone_skip();
     case KeyIdentifier::NameAndAddress:
       if (name_and_address) return std::nullopt;
-      return SkipReason::IncompleteNameAndAddress;
+      return name_given ? SkipReason::IncompleteNameAndAddress : SkipReason::NoNameAndAddress;
   }
   return SkipReason::NoIdentifier;
 }

@@ -15,21 +15,27 @@
 
 namespace connector {
 
+// Why a row is not sent. "no_" says the row has no value for what the key
+// identifier needs, "invalid_" that it has one that is not valid.
 enum class SkipReason {
   NoIdentifier,
   InvalidEmail,
   InvalidPhone,
   IncompleteNameAndAddress,
   ValueTooLong,
+  NoEmail,
+  NoPhone,
+  UnknownCountry,  // a national phone number with a COUNTRY we do not know
+  NoNameAndAddress,
 };
-inline constexpr std::size_t skip_reason_count = 5;
+inline constexpr std::size_t skip_reason_count = 9;
 
 // No identifier is longer than this (in UTF-8 bytes): a row with a longer
 // value is skipped as value_too_long, whatever the value's key.
 inline constexpr std::size_t kMaxValueBytes = 1024;
 
 // "no_identifier", "invalid_email", "invalid_phone", "incomplete_name_and_address",
-// "value_too_long"
+// "value_too_long", "no_email", "no_phone", "unknown_country", "no_name_and_address"
 const char* skip_reason_name(SkipReason reason) noexcept;
 
 class RowEncoder {
@@ -56,6 +62,7 @@ class RowEncoder {
   std::size_t email_, phone_, first_name_, last_name_, zip_, city_, state_, country_;
   std::int64_t rejected_prehashed_ = 0;
   std::string scratch_;
+  std::vector<bool> given_;  // per cell: the row has a value for it (not NULL, not blank)
 };
 
 // One batch's JSON body, written incrementally into one buffer sized for

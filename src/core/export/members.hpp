@@ -22,7 +22,7 @@ namespace connector {
 // Part of every source digest: bump it whenever a normalization rule changes
 // what some value normalizes to, so that the next mirror run of every export
 // normalizes each row again instead of trusting what its ledger says.
-inline constexpr int kNormalizationVersion = 1;
+inline constexpr int kNormalizationVersion = 2;  // 2: phone rules of issue 12
 
 // How the payload cell is made from what a member stores for it.
 enum class CellForm : std::uint8_t {

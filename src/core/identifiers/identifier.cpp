@@ -34,13 +34,15 @@ bool hash_identifier(Key key, std::string_view value, std::string& out) {
   return true;
 }
 
-bool normalize_phone(std::string_view value, std::string_view default_country, std::string& out) {
-  return is_acceptable(value) && unicode::is_valid_utf8(default_country) &&
-         normalize::phone_for_country(value, default_country, out);
+PhoneOutcome normalize_phone(std::string_view value, std::string_view default_country,
+                             std::string& out) {
+  if (!is_acceptable(value)) return PhoneOutcome::Invalid;
+  if (!unicode::is_valid_utf8(default_country)) return PhoneOutcome::UnknownCountry;
+  return normalize::phone_for_country(value, default_country, out);
 }
 
 bool hash_phone(std::string_view value, std::string_view default_country, std::string& out) {
-  if (!normalize_phone(value, default_country, out)) return false;
+  if (normalize_phone(value, default_country, out) != PhoneOutcome::Valid) return false;
   hash_in_place(out);
   return true;
 }

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "identifiers/keys.hpp"
+#include "identifiers/normalize.hpp"
 
 namespace connector {
 
@@ -17,8 +18,12 @@ bool normalize_identifier(Key key, std::string_view value, std::string& out);
 // the value cannot be normalized.
 bool hash_identifier(Key key, std::string_view value, std::string& out);
 
-// PHONE with a default country (code or name) for national numbers.
-bool normalize_phone(std::string_view value, std::string_view default_country, std::string& out);
+// PHONE with a default country (code or name) for national numbers; an empty
+// one reads the value as PHONE alone does. UnknownCountry: the default country
+// is given but not known, so a national number cannot be read.
+using normalize::PhoneOutcome;
+PhoneOutcome normalize_phone(std::string_view value, std::string_view default_country,
+                             std::string& out);
 bool hash_phone(std::string_view value, std::string_view default_country, std::string& out);
 
 }  // namespace connector

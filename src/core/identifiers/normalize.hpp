@@ -29,9 +29,14 @@ bool birth_month(std::string_view value, std::string& out);
 bool birth_day(std::string_view value, std::string& out);
 
 // Phone numbers (phone.cpp): digits only, without leading zeros, with the
-// country calling code. `default_country` (a country code or name, may be
-// empty) turns a national number into an international one.
+// country calling code, and a possible length for that code. Without a
+// default country, or written with "+" or "00", the digits are read as an
+// international number. `default_country` (a country code or name) turns a
+// national number into an international one; when it is given but not
+// known, a national number is not read at all.
 bool phone(std::string_view value, std::string& out);
-bool phone_for_country(std::string_view value, std::string_view default_country, std::string& out);
+enum class PhoneOutcome { Valid, Invalid, UnknownCountry };
+PhoneOutcome phone_for_country(std::string_view value, std::string_view default_country,
+                               std::string& out);
 
 }  // namespace connector::normalize

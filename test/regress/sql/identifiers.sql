@@ -51,13 +51,19 @@ SELECT length(fb_normalize('EXTERN_ID', repeat('é', 256))) AS extern_id_256,
 SELECT count(DISTINCT fb_hash(key, 'Mary')) AS distinct_hashes
 FROM unnest(ARRAY['FN', 'fn', 'Fn', 'fN']) AS key;
 
--- STRICT: a NULL argument gives NULL; an invalid value gives NULL, never the
--- SHA-256 of the empty string.
+-- A NULL value gives NULL; an invalid value gives NULL, never the SHA-256 of
+-- the empty string.
 SELECT fb_hash(NULL, 'mary@example.com') IS NULL AS null_key,
        fb_hash('EMAIL', NULL) IS NULL AS null_value,
        fb_hash('EMAIL', '') IS NULL AS empty_value,
-       fb_hash_phone(NULL, 'GB') IS NULL AS null_phone,
-       fb_hash_phone('020 7946 0958', NULL) IS NULL AS null_country;
+       fb_hash_phone(NULL, 'GB') IS NULL AS null_phone;
+-- A NULL default country is no default country: what an export sends for a
+-- row whose COUNTRY is NULL, which is fb_normalize('PHONE', value).
+SELECT value, fb_normalize_phone(value, NULL) AS null_country,
+       fb_normalize_phone(value, '') AS empty_country,
+       fb_normalize('PHONE', value) AS phone_key,
+       fb_hash_phone(value, NULL) IS NOT DISTINCT FROM fb_hash('PHONE', value) AS same_hash
+FROM (VALUES ('+1 650 555 1212'), ('16505551212'), ('020 7946 0958'), ('n/a')) AS phones(value);
 SELECT count(*) AS empty_string_hashes
 FROM unnest(ARRAY['EMAIL', 'PHONE', 'GEN', 'DOB', 'DOBY', 'DOBM', 'DOBD', 'FN', 'LN', 'FI', 'CT',
                   'ST', 'ZIP', 'COUNTRY', 'MADID', 'EXTERN_ID']) AS key,
@@ -71,7 +77,15 @@ FROM (VALUES ('020 7946 0958', 'GB'),
              ('(650)555-1212', 'US'),
              ('06 12 34 56 78', 'fr'),
              ('+44 20 7946 0958', 'US'),
+             ('+44 (0)7700 900123', 'GB'),
+             ('+49 (0)30 1234567', NULL),
+             ('(650) 555-1212 ext 12', 'US'),
+             ('+1 650 555 1212 x5', NULL),
              ('+1 650 555 1212', 'Atlantis'),
+             ('604 123 456', 'Atlantis'),
+             ('604 123 456', 'ES'),
+             ('442079460958', 'US'),
+             ('123', 'Germany'),
              ('12', 'US')) AS phones(value, country);
 SELECT fb_hash_phone('(650)555-1212', 'US') = fb_hash('PHONE', '+1 (650) 555-1212') AS same_hash,
        fb_hash_email(' Mary@Example.com ') = fb_hash('EMAIL', 'mary@example.com') AS email_same;
@@ -85,7 +99,8 @@ SELECT lower('VALÉRY' COLLATE "C") AS builtin_lower_c,
 SELECT fb_hash('FN', U&'Vale\0301ry') = '08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c'
        AS nfd_matches_meta;
 
--- Every hashing function is IMMUTABLE, STRICT, PARALLEL SAFE and documented.
+-- Every hashing function is IMMUTABLE, PARALLEL SAFE and documented; STRICT but
+-- for the phone functions, whose default country may be NULL.
 SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS arguments,
        p.provolatile, p.proisstrict, p.proparallel,
        obj_description(p.oid, 'pg_proc') IS NOT NULL AS has_comment
