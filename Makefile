@@ -32,7 +32,7 @@ CORE_CXXFLAGS = -std=c++17 -O2 -g -fPIC -fvisibility=hidden -MMD -MP \
 	-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Werror \
 	-Isrc/core -Isrc/shim
 
-SHLIB_LINK = -Wl,--exclude-libs,ALL $(CORE_ARCHIVE) -lphonenumber -lutf8proc -lcurl -lcrypto -lstdc++
+SHLIB_LINK = -Wl,--exclude-libs,ALL $(CORE_ARCHIVE) -lphonenumber -licuuc -lutf8proc -lcurl -lcrypto -lstdc++
 EXTRA_CLEAN = $(CORE_OBJECTS) $(CORE_OBJECTS:.o=.d) $(OBJS:.o=.d) $(CORE_ARCHIVE)
 
 PG_CONFIG ?= pg_config

@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev                                                # payload JSON
   libutf8proc-dev                                                   # NFC, lowercase, categories
   libphonenumber-dev                                                # national -> international phone numbers
+  libicu-dev                                                        # country names in every language (CLDR)
   libgtest-dev libbenchmark-dev                                     # unit tests, micro-benchmarks
   python3 openssl curl                                              # Graph API simulator, test CA
 )

@@ -274,11 +274,41 @@ TEST(Country, CodesNamesAndAliases) {
   EXPECT_EQ(normalized("COUNTRY", "USA"), "us");
   EXPECT_EQ(normalized("COUNTRY", "United States of America"), "us");
   EXPECT_EQ(normalized("COUNTRY", "UK"), "gb");
-  EXPECT_EQ(normalized("COUNTRY", "Deutschland"), kNull);
   EXPECT_EQ(normalized("COUNTRY", "Germany"), "de");
   EXPECT_EQ(normalized("COUNTRY", "C\xC3\xB4te d'Ivoire"), "ci");
   EXPECT_EQ(normalized("COUNTRY", "XX"), kNull);
   EXPECT_EQ(normalized("COUNTRY", ""), kNull);
+}
+
+TEST(Country, NamesInEveryLanguageAndScript) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"Deutschland", "de"}, {"Espa\xC3\xB1" "a", "es"}, {"Brasil", "br"},
+      {"Nederland", "nl"}, {"\xC3\x96sterreich", "at"}, {"Schweiz", "ch"},
+      {"Italia", "it"}, {"\xE6\x97\xA5\xE6\x9C\xAC", "jp"},                 // 日本
+      {"\xD0\xA0\xD0\xBE\xD1\x81\xD1\x81\xD0\xB8\xD1\x8F", "ru"},  // Россия
+      {"Polska", "pl"}, {"Sverige", "se"}, {"Magyarorsz\xC3\xA1g", "hu"},
+      {"\xCE\x95\xCE\xBB\xCE\xBB\xCE\xAC\xCE\xB4\xCE\xB1", "gr"},  // Ελλάδα
+      {"\xEB\x8C\x80\xED\x95\x9C\xEB\xAF\xBC\xEA\xB5\xAD", "kr"},  // 대한민국
+      {"M\xC3\xA9xico", "mx"}, {"Belgique", "be"}, {"Suisse", "ch"}};
+  for (const auto& [name, code] : cases) EXPECT_EQ(normalized("COUNTRY", name), code) << name;
+  // Case, accents and punctuation do not matter.
+  EXPECT_EQ(normalized("COUNTRY", " \xC3\x96STERREICH "), "at");
+  EXPECT_EQ(normalized("COUNTRY", "osterreich"), "at");
+  EXPECT_EQ(normalized("COUNTRY", "espana"), "es");
+  EXPECT_EQ(normalized("COUNTRY", "ESPA\xC3\x91" "A."), "es");
+}
+
+TEST(Country, ANameTwoCountriesShareIsNoCountry) {
+  // "Kongo" is one Congo in one language and the other in another.
+  EXPECT_EQ(normalized("COUNTRY", "Kongo"), kNull);
+  // English decides when another language gives a name to another country.
+  EXPECT_EQ(normalized("COUNTRY", "Georgia"), "ge");
+}
+
+TEST(Phone, CountryInItsOwnLanguage) {
+  EXPECT_EQ(phone_in("604 123 456", "Espa\xC3\xB1" "a"), "34604123456");
+  EXPECT_EQ(phone_in("030 1234567", "Deutschland"), "49301234567");
+  EXPECT_EQ(phone_in("03-1234-5678", "\xE6\x97\xA5\xE6\x9C\xAC"), "81312345678");
 }
 
 TEST(UnhashedKeys, MadidLowercasedExternIdVerbatim) {

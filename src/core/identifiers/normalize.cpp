@@ -10,6 +10,7 @@
 #include "identifiers/geo_names.hpp"
 #include "identifiers/sha256_hex.hpp"
 #include "identifiers/unicode_text.hpp"
+#include "identifiers/world_country_names.hpp"
 
 namespace connector::normalize {
 namespace {
@@ -174,11 +175,13 @@ bool zip(std::string_view value, std::string& out) {
 bool country(std::string_view value, std::string& out) {
   unicode::folded_ascii_letters(value, out);
   if (out.size() == 2 && geo::is_country_code(out)) return true;
-  if (auto code = geo::country_code(out)) {
-    out.assign(*code);
-    return true;
-  }
-  return false;
+  // English names and ISO codes first: they decide when another language
+  // happens to call some other country the same.
+  auto code = geo::country_code(out);
+  if (!code) code = geo::country_code_in_any_language(value);
+  if (!code) return false;
+  out.assign(*code);
+  return true;
 }
 
 // MADID and EXTERN_ID leave unhashed, exactly as given: a value longer than

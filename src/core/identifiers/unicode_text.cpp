@@ -255,6 +255,27 @@ void folded_ascii_letters(std::string_view text, std::string& out) {
   for (auto cp : points) keep_letters(cp);
 }
 
+void folded_letters(std::string_view text, std::string& out) {
+  out.clear();
+  if (is_ascii(text)) {
+    for (char c : text) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+      if (c >= 'a' && c <= 'z') out.push_back(c);
+    }
+    return;
+  }
+  CodePoints local;
+  CodePoints& points = scratch_for(text.size(), local);
+  auto options = static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT |
+                                                UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
+  if (!decompose(text, points, options)) return;
+  utf8proc_uint8_t encoded[4];
+  for (auto cp : points)
+    if (is_letter(cp))
+      out.append(reinterpret_cast<const char*>(encoded),
+                 static_cast<std::size_t>(utf8proc_encode_char(cp, encoded)));
+}
+
 std::size_t code_point_count(std::string_view text) noexcept {
   return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
     return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // not a continuation byte

@@ -34,6 +34,12 @@ bool lower_nfc(std::string_view text, std::string& out, Keep keep);
 // other character is dropped. Used to look names up in tables of ASCII names.
 void folded_ascii_letters(std::string_view text, std::string& out);
 
+// Writes the letters of `text` in any script, case-folded, without diacritics
+// and compatibility forms ("Österreich" -> "osterreich", "Россия" ->
+// "россия"); everything else is dropped. A lookup key for names written in
+// any language, never a value to send.
+void folded_letters(std::string_view text, std::string& out);
+
 // Number of code points in valid UTF-8 `text`.
 std::size_t code_point_count(std::string_view text) noexcept;
 

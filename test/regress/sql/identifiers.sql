@@ -87,6 +87,13 @@ FROM (VALUES ('020 7946 0958', 'GB'),
              ('442079460958', 'US'),
              ('123', 'Germany'),
              ('12', 'US')) AS phones(value, country);
+-- Countries written in their own language and script (CLDR's names, as ICU
+-- has them), for COUNTRY and for a phone's default country.
+SELECT name, fb_normalize('COUNTRY', name) AS country,
+       fb_normalize_phone('030 1234567', name) AS berlin_number
+FROM (VALUES ('Deutschland'), ('España'), ('Brasil'), ('Nederland'), ('Österreich'),
+             ('Schweiz'), ('Italia'), ('日本'), ('Россия'), ('ÖSTERREICH'), ('Kongo')) AS c(name);
+
 SELECT fb_hash_phone('(650)555-1212', 'US') = fb_hash('PHONE', '+1 (650) 555-1212') AS same_hash,
        fb_hash_email(' Mary@Example.com ') = fb_hash('EMAIL', 'mary@example.com') AS email_same;
 
