@@ -42,6 +42,14 @@ COMMENT ON FUNCTION fb_hash_phone(text, text) IS
     'Lowercase hex SHA-256 of fb_normalize_phone(value, default_country); NULL when the number is '
     'not possible.';
 
+CREATE FUNCTION fb_normalize_dob(value text, date_order text) RETURNS text
+    AS 'MODULE_PATHNAME', 'fb_normalize_dob'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION fb_normalize_dob(text, text) IS
+    'A date of birth as YYYYMMDD, a date whose first two numbers could each be the month read in '
+    'date_order: MDY (month first, as fb_normalize(''DOB'', value)) or DMY (day first); what an '
+    'export makes of a DOB column with that date_order. NULL when it is not a date of birth.';
+
 CREATE FUNCTION fb_hash_email(value text) RETURNS text
     AS 'MODULE_PATHNAME', 'fb_hash_email'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -259,6 +267,7 @@ CREATE TABLE connector.runs (
     key_identifier      text,
     audience_id         text,
     mirror_max_removal  real NOT NULL DEFAULT 0.5,  -- connector.mirror_max_removal of the caller
+    date_order          text NOT NULL DEFAULT 'MDY' CHECK (date_order IN ('MDY', 'DMY')),  -- connector.date_order of the caller
     crash_requeues      integer NOT NULL DEFAULT 0,  -- earlier runs of this one that died with their worker
     session_id          bigint,
     rows_read           bigint NOT NULL DEFAULT 0,

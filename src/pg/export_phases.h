@@ -53,6 +53,7 @@ typedef struct Run
 	char	   *key_identifier;
 	ExportMode	mode;
 	double		mirror_max_removal; /* the caller's setting, pinned in the run */
+	bool		day_first;		/* the caller's connector.date_order is DMY, pinned too */
 	int64		session_id;
 	bool		unhashed_keys_allowed;	/* by the destination's admin */
 	/* what the read found */

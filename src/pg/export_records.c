@@ -74,12 +74,13 @@ save_export_request(const ExportRequest *request)
 	bool		admin = is_destination_admin(requester);
 	/*
 	 * $1-$3 the export's key, $4-$7 its configuration, $8 the requester, $9
-	 * an existing export, $10 the caller's connector.mirror_max_removal
+	 * an existing export, $10 the caller's connector.mirror_max_removal, $11
+	 * its connector.date_order
 	 */
-	Oid			types[10] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, REGROLEOID, INT8OID,
-	FLOAT4OID};
-	Datum		values[10];
-	char		nulls[10];
+	Oid			types[11] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, REGROLEOID, INT8OID,
+	FLOAT4OID, TEXTOID};
+	Datum		values[11];
+	char		nulls[11];
 	bool		isnull;
 	int64		export_id = 0;
 	Datum		saved_audience = (Datum) 0;
@@ -110,6 +111,7 @@ save_export_request(const ExportRequest *request)
 	values[7] = ObjectIdGetDatum(requester);
 	values[8] = (Datum) 0;
 	values[9] = Float4GetDatum((float4) connector_mirror_max_removal);
+	values[10] = CStringGetTextDatum(connector_date_order == DATE_ORDER_DMY ? "DMY" : "MDY");
 	while (export_id == 0)
 	{
 		if (SPI_execute_with_args("SELECT export_id, owner::pg_catalog.oid FROM connector.exports"
@@ -155,9 +157,9 @@ save_export_request(const ExportRequest *request)
 	nulls[6] = saved_audience_null ? 'n' : ' ';
 	values[8] = Int64GetDatum(export_id);
 	if (SPI_execute_with_args("INSERT INTO connector.runs (export_id, requested_by, mode, mapping,"
-							  " key_identifier, audience_id, mirror_max_removal)"
-							  " VALUES ($9, $8, $6, $4::pg_catalog.jsonb, $5, $7, $10) RETURNING run_id",
-							  10, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+							  " key_identifier, audience_id, mirror_max_removal, date_order)"
+							  " VALUES ($9, $8, $6, $4::pg_catalog.jsonb, $5, $7, $10, $11) RETURNING run_id",
+							  11, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into connector.runs");
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	leave_privileged_scope(&scope);

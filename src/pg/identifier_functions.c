@@ -18,6 +18,7 @@ CONNECTOR_SQL_FUNCTION(fb_hash);
 CONNECTOR_SQL_FUNCTION(fb_normalize_phone);
 CONNECTOR_SQL_FUNCTION(fb_hash_phone);
 CONNECTOR_SQL_FUNCTION(fb_hash_email);
+CONNECTOR_SQL_FUNCTION(fb_normalize_dob);
 
 /* The key of the previous call, kept in fn_extra: the key is nearly always constant. */
 typedef struct KeyCache
@@ -191,4 +192,24 @@ fb_hash_email(PG_FUNCTION_ARGS)
 		connector_find_key("EMAIL", 5, &email_key_id, &status) == CONNECTOR_ERROR)
 		raise_core_error(&status);
 	return call_keyed(fcinfo, connector_hash, email_key_id, 0);
+}
+
+/*
+ * fb_normalize_dob(value, date_order): DOB with the order given, never the
+ * session's connector.date_order: the function is IMMUTABLE.
+ */
+Datum
+fb_normalize_dob(PG_FUNCTION_ARGS)
+{
+	size_t		value_len;
+	const char *value = utf8_of(PG_GETARG_TEXT_PP(0), &value_len);
+	size_t		order_len;
+	const char *order = utf8_of(PG_GETARG_TEXT_PP(1), &order_len);
+	const char *out = NULL;
+	size_t		out_len = 0;
+	ConnectorStatus status;
+	ConnectorResult result = connector_normalize_dob(value, value_len, order, order_len,
+													 &out, &out_len, &status);
+
+	return finish_call(fcinfo, result, out, out_len, &status, false);
 }

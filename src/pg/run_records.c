@@ -82,7 +82,7 @@ start_run(int64 run_id, Run *run)
 	/* The configuration pinned in the run when it was queued, not the export's of now. */
 	if (SPI_execute_with_args("SELECT r.export_id, r.requested_by::pg_catalog.oid, r.status, e.segment, d.name,"
 							  " r.audience_id, e.audience_name, r.mapping::pg_catalog.text, r.key_identifier,"
-							  " r.mode, e.owner::pg_catalog.oid, r.mirror_max_removal"
+							  " r.mode, e.owner::pg_catalog.oid, r.mirror_max_removal, r.date_order"
 							  " FROM connector.runs r"
 							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
 							  " JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id"
@@ -99,6 +99,7 @@ start_run(int64 run_id, Run *run)
 		run->owner = oid_column(11);
 		run->mirror_max_removal = DatumGetFloat4(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 															   12, &isnull));
+		run->day_first = strcmp(text_column(13), "DMY") == 0;
 		run->segment = pstrdup(text_column(4));
 		run->destination_name = pstrdup(text_column(5));
 		run->audience_id = text_column(6) ? pstrdup(text_column(6)) : NULL;
@@ -287,13 +288,13 @@ recover_interrupted_runs(void)
 							  "    WHERE a.pid OPERATOR(pg_catalog.=) r.worker_pid"
 							  "    AND a.backend_type OPERATOR(pg_catalog.=) 'connector export')"
 							  "  RETURNING r.export_id, r.requested_by, r.mode, r.mapping, r.key_identifier, r.audience_id,"
-							  "   r.mirror_max_removal,"
+							  "   r.mirror_max_removal, r.date_order,"
 							  "   CASE WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
 							  "    THEN r.crash_requeues ELSE r.crash_requeues OPERATOR(pg_catalog.+) 1 END AS crash_requeues)"
 							  " INSERT INTO connector.runs (export_id, requested_by, mode, mapping, key_identifier,"
-							  "  audience_id, mirror_max_removal, crash_requeues)"
+							  "  audience_id, mirror_max_removal, date_order, crash_requeues)"
 							  " SELECT export_id, requested_by, mode, mapping, key_identifier, audience_id,"
-							  "  mirror_max_removal, crash_requeues"
+							  "  mirror_max_removal, date_order, crash_requeues"
 							  " FROM lost WHERE crash_requeues OPERATOR(pg_catalog.<=) $1",
 							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(connector_max_crash_requeues)},
 							  NULL, false, 0) != SPI_OK_INSERT)

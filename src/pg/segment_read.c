@@ -82,7 +82,7 @@ open_segment_again(const char *segment)
 
 ConnectorExportEncoder *
 encoder_for_relation(Relation relation, const char *segment, const char *mapping,
-					 const char *key_identifier)
+					 const char *key_identifier, bool day_first)
 {
 	TupleDesc	desc = RelationGetDescr(relation);
 	const char **names = palloc(sizeof(char *) * Max(desc->natts, 1));
@@ -98,7 +98,8 @@ encoder_for_relation(Relation relation, const char *segment, const char *mapping
 		if (!attribute->attisdropped)
 			names[count++] = NameStr(attribute->attname);
 	}
-	encoder = connector_export_encoder_new(segment, names, count, mapping, key_identifier, &status);
+	encoder = connector_export_encoder_new(segment, names, count, mapping, key_identifier,
+										   day_first, &status);
 	if (encoder == NULL)
 		raise_core_error(&status);
 	return encoder;
@@ -127,7 +128,8 @@ check_segment_for_export(Oid relid, const char *mapping, const char *key_identif
 {
 	char	   *name = get_rel_relkind(relid) != '\0' ? segment_name(relid) : psprintf("with OID %u", relid);
 	Relation	relation = open_checked_segment(relid, name, AccessShareLock);
-	ConnectorExportEncoder *encoder = encoder_for_relation(relation, name, mapping, key_identifier);
+	ConnectorExportEncoder *encoder = encoder_for_relation(relation, name, mapping, key_identifier,
+														   connector_date_order == DATE_ORDER_DMY);
 
 	require_unhashed_keys_allowed(encoder, name, destination->name, destination->unhashed_keys_allowed);
 	connector_export_encoder_free(encoder);
@@ -310,7 +312,7 @@ read_segment(Run *run, ExportProgress *progress)
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		run_resources.encoder = encoder_for_relation(relation, run->segment, run->mapping,
-												 run->key_identifier);
+												 run->key_identifier, run->day_first);
 		run_resources.spool = BufFileCreateTemp(true);
 		MemoryContextSwitchTo(old);
 	}

@@ -19,7 +19,8 @@ extern Relation open_checked_segment(Oid relid, const char *name, LOCKMODE lock)
 
 /* An encoder for a segment's columns; raises the mapping's error if it does not fit. */
 extern ConnectorExportEncoder *encoder_for_relation(Relation relation, const char *segment,
-													const char *mapping, const char *key_identifier);
+													const char *mapping, const char *key_identifier,
+													bool day_first);
 
 /* Raises 42501 when the encoder sends unhashed keys that the destination does not allow. */
 extern void require_unhashed_keys_allowed(const ConnectorExportEncoder *encoder, const char *segment,

@@ -31,6 +31,15 @@ int			connector_max_concurrent_runs = 2;
 int			connector_max_crash_requeues = 1;
 int			connector_max_queued_runs_per_role = 20;
 double		connector_mirror_max_removal = 0.5;
+int			connector_date_order = DATE_ORDER_MDY;
+
+static const struct config_enum_entry date_order_options[] = {
+	{"MDY", DATE_ORDER_MDY, false},
+	{"DMY", DATE_ORDER_DMY, false},
+	{"mdy", DATE_ORDER_MDY, true},
+	{"dmy", DATE_ORDER_DMY, true},
+	{NULL, 0, false}
+};
 
 /* Developer setting: makes the core throw, to test the error funnel. */
 static int	debug_inject_fault = 0;
@@ -179,6 +188,16 @@ define_settings(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomEnumVariable("connector.date_order",
+							 "How exports read a date whose first two numbers could each be the month: MDY (month first, Meta's example) or DMY (day first).",
+							 "Captured with the run when it is queued; a mapping's own \"date_order\" for a column wins. The SQL functions never read it: fb_normalize_dob takes the order as an argument.",
+							 &connector_date_order,
+							 DATE_ORDER_MDY,
+							 date_order_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomIntVariable("connector.max_queued_runs_per_role",
 							"Export runs one role may have waiting in the queue at once.",
 							"Beyond it, queueing another fails; runs waited for (wait => true) do not count.",
@@ -242,7 +261,7 @@ capture_export_settings(char *buffer, size_t size)
 		"connector.graph_api_url", "connector.graph_api_version", "connector.ca_file",
 		"connector.connect_timeout", "connector.request_timeout", "connector.batch_size",
 		"connector.max_parallel_requests", "connector.max_retries", "connector.retry_base_delay",
-		"connector.max_profiles_per_export", "connector.mirror_max_removal",
+		"connector.max_profiles_per_export", "connector.mirror_max_removal", "connector.date_order",
 	};
 	StringInfoData settings;
 	int			i;

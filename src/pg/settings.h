@@ -21,6 +21,14 @@ extern int	connector_max_crash_requeues;
 extern int	connector_max_queued_runs_per_role;
 extern double connector_mirror_max_removal;
 
+/* connector.date_order: how exports read a date like 04/01/1950. */
+typedef enum DateOrderSetting
+{
+	DATE_ORDER_MDY,
+	DATE_ORDER_DMY,
+} DateOrderSetting;
+extern int	connector_date_order;
+
 extern void define_settings(void);
 
 /* connector.key_file; raises an error naming the fix while it is unset or inside the data directory. */

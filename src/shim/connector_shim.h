@@ -49,6 +49,11 @@ ConnectorResult connector_normalize(int key_id, const char *value, size_t value_
 ConnectorResult connector_hash(int key_id, const char *value, size_t value_len,
 							   const char **out, size_t *out_len,
 							   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* DOB with whole dates read in date_order ("MDY" or "DMY"; another is an error). */
+ConnectorResult connector_normalize_dob(const char *value, size_t value_len,
+										const char *date_order, size_t date_order_len,
+										const char **out, size_t *out_len,
+										ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 ConnectorResult connector_normalize_phone(const char *value, size_t value_len,
 										  const char *country, size_t country_len,
 										  const char **out, size_t *out_len,
@@ -148,12 +153,16 @@ ConnectorResult connector_check_audience_account(const ConnectorGraphConfig *con
  */
 typedef struct ConnectorExportEncoder ConnectorExportEncoder;
 
-/* NULL on error. mapping_json and key_identifier may be NULL. */
+/*
+ * NULL on error. mapping_json and key_identifier may be NULL. day_first: the
+ * date columns the mapping gives no date_order read 04/01/1950 as 4 January.
+ */
 ConnectorExportEncoder *connector_export_encoder_new(const char *segment,
 													 const char *const *column_names,
 													 int column_count,
 													 const char *mapping_json,
 													 const char *key_identifier,
+													 int day_first,
 													 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 void		connector_export_encoder_free(ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 /* The mapped columns: how many, and each one's position among the segment's columns. */

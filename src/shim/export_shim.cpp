@@ -109,14 +109,17 @@ void report(const connector::BatchOutcome& outcome, ConnectorBatchResult& result
 
 extern "C" ConnectorExportEncoder* connector_export_encoder_new(
     const char* segment, const char* const* column_names, int column_count,
-    const char* mapping_json, const char* key_identifier, ConnectorStatus* status) noexcept {
+    const char* mapping_json, const char* key_identifier, int day_first,
+    ConnectorStatus* status) noexcept {
   std::unique_ptr<ConnectorExportEncoder> encoder;
   ConnectorResult result = guarded(status, [&] {
     std::vector<std::string> columns(column_names, column_names + column_count);
     encoder = std::make_unique<ConnectorExportEncoder>();
     encoder->mapping =
         connector::resolve_mapping(segment, columns, mapping_json != nullptr ? mapping_json : "",
-                                   key_identifier != nullptr ? key_identifier : "");
+                                   key_identifier != nullptr ? key_identifier : "",
+                                   day_first ? connector::normalize::DateOrder::DayFirst
+                                             : connector::normalize::DateOrder::MonthFirst);
     encoder->encoder = std::make_unique<connector::RowEncoder>(encoder->mapping);
     encoder->members = std::make_unique<connector::MemberFormat>(encoder->mapping);
     encoder->records = std::make_unique<connector::SourceRecords>(encoder->mapping);

@@ -63,6 +63,18 @@ extern "C" ConnectorResult connector_hash(int key_id, const char* value, size_t 
   });
 }
 
+extern "C" ConnectorResult connector_normalize_dob(const char* value, size_t value_len,
+                                                   const char* date_order, size_t date_order_len,
+                                                   const char** out, size_t* out_len,
+                                                   ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    connector::DateOrder order = connector::parse_date_order({date_order, date_order_len});
+    bool has_value = connector::normalize_identifier(Key::DateOfBirth, {value, value_len}, order,
+                                                     result_buffer());
+    return hand_over(has_value, out, out_len);
+  });
+}
+
 extern "C" ConnectorResult connector_normalize_phone(const char* value, size_t value_len,
                                                      const char* country, size_t country_len,
                                                      const char** out, size_t* out_len,

@@ -130,6 +130,57 @@ class PhonesWithCountries(unittest.TestCase):
         self.assertTrue(answer["equal"], answer)
 
 
+class DatesOfBirth(unittest.TestCase):
+    """connector.date_order (captured with the run) and a column's own
+    date_order decide how 04/01/1950 is read; what is sent is what
+    fb_normalize_dob shows for that order."""
+
+    def sent_birth_days(self, audience_id):
+        expected = {}
+        for order in ("MDY", "DMY"):
+            expected[order] = json.loads(sql(f"""
+                SELECT json_build_object(
+                    'schema', json_build_array('EMAIL', 'DOBY', 'DOBM', 'DOBD'),
+                    'data', json_agg(json_build_array(
+                        fb_hash('EMAIL', email),
+                        fb_hash('DOBY', substr(fb_normalize_dob(born, '{order}'), 1, 4)),
+                        fb_hash('DOBM', substr(fb_normalize_dob(born, '{order}'), 5, 2)),
+                        fb_hash('DOBD', substr(fb_normalize_dob(born, '{order}'), 7, 2)))))
+                FROM birthdays"""))
+        return {order: sim(f"/_sim/audiences/{audience_id}/compare", body)["equal"]
+                for order, body in expected.items()}
+
+    def test_the_order_of_the_run_and_of_the_column(self):
+        sql("""
+            CREATE TABLE birthdays (email text, born text);
+            INSERT INTO birthdays VALUES ('anna@example.com', '04/01/1950'),
+                                         ('ben@example.com', '11/02/1985'),
+                                         ('carl@example.com', '1990-07-03');
+            CREATE VIEW birthday_segment AS SELECT email, born AS date_of_birth FROM birthdays;
+        """)
+        month_first = run_row(export("birthday_segment", mode="'add'", audience_name="'mdy'"))
+        self.assertEqual(self.sent_birth_days(month_first["audience_id"]),
+                         {"MDY": True, "DMY": False})
+        day_first = run_row(int(sql(
+            "SET connector.date_order = 'DMY';"
+            "SELECT fb_export_segment('birthday_segment', 'meta_main', mode => 'add',"
+            " audience_name => 'dmy', wait => true);")))
+        self.assertEqual(day_first["status"], "succeeded", day_first)
+        self.assertEqual(self.sent_birth_days(day_first["audience_id"]),
+                         {"MDY": False, "DMY": True})
+        # The column's own order wins over the session's.
+        own = run_row(int(sql(
+            "SET connector.date_order = 'DMY';"
+            "SELECT fb_export_segment('birthday_segment', 'meta_main', mode => 'add',"
+            " audience_name => 'own order', wait => true, mapping =>"
+            " '{\"EMAIL\": \"email\", \"DOB\": {\"column\": \"date_of_birth\", \"date_order\": \"MDY\"}}');")))
+        self.assertEqual(self.sent_birth_days(own["audience_id"]), {"MDY": True, "DMY": False})
+        with self.assertRaises(SqlError) as raised:
+            sql("SELECT fb_export_segment('birthday_segment', 'meta_main', mapping =>"
+                " '{\"EMAIL\": \"email\", \"DOB\": {\"column\": \"date_of_birth\", \"date_order\": \"YMD\"}}');")
+        self.assertEqual(raised.exception.sqlstate, "22023")
+
+
 class ReplaceMode(unittest.TestCase):
     def test_25001_rows_in_three_batches_with_session_fields(self):
         run_id = export("everyone", mode="'replace'", audience_name="'replace mode'")

@@ -100,6 +100,34 @@ TEST(RowEncoder, HashesEachValueAsFbHashDoes) {
   EXPECT_EQ(sent[6], "crm-7");
 }
 
+TEST(ExportMapping, DateOrderPerColumnOrByDefault) {
+  std::vector<std::string> columns = {"email", "dob"};
+  auto by_default = resolve_mapping("s", columns, "", "", DateOrder::DayFirst);
+  EXPECT_EQ(by_default.columns[1].date_order, DateOrder::DayFirst);
+  auto own = resolve_mapping("s", columns,
+                             R"({"EMAIL": "email", "DOB": {"column": "dob", "date_order": "mdy"}})",
+                             "", DateOrder::DayFirst);
+  EXPECT_EQ(own.columns[1].date_order, DateOrder::MonthFirst);
+  auto dmy = resolve_mapping("s", columns,
+                             R"({"EMAIL": "email", "DOB": {"column": "dob", "date_order": "DMY"}})",
+                             "");
+  RowEncoder encoder(dmy);
+  std::vector<std::string> cells;
+  ASSERT_EQ(encoder.encode({"mary@example.com", "04/01/1950"}, cells), std::nullopt);
+  EXPECT_EQ(cells[1] + cells[2] + cells[3], "19500104");
+  RowEncoder month_first(own);
+  ASSERT_EQ(month_first.encode({"mary@example.com", "04/01/1950"}, cells), std::nullopt);
+  EXPECT_EQ(cells[1] + cells[2] + cells[3], "19500401");
+  EXPECT_THROW(resolve_mapping("s", columns,
+                               R"({"DOB": {"column": "dob", "date_order": "YMD"}, "EMAIL": "email"})",
+                               ""),
+               InvalidArgument);
+  EXPECT_THROW(resolve_mapping("s", columns,
+                               R"({"EMAIL": {"column": "email", "date_order": "DMY"}})", ""),
+               InvalidArgument);
+  EXPECT_THROW(parse_date_order("dd/mm/yyyy"), InvalidArgument);
+}
+
 TEST(ExportMapping, UnhashedKeysAreSentOnlyWhenMappedOnPurpose) {
   auto by_name = resolve_mapping("s", {"email", "external_id", "extern_id", "madid"}, "", "");
   EXPECT_EQ(by_name.schema, (std::vector<std::string>{"EMAIL"}));

@@ -111,6 +111,12 @@ TEST(SourceRecords, TheDigestChangesWithWhatTheRowWouldMake) {
             digest_of(resolve_mapping("s", {"e"}, R"({"EMAIL": {"column": "e", "prehashed": true}})",
                                       ""),
                       {"x"}));
+  // The order dates are read in changes what a date column makes; nothing else.
+  std::vector<std::string> with_date = {"email", "dob"};
+  Values dated = {"mary@example.com", "04/01/1950"};
+  EXPECT_NE(digest_of(resolve_mapping("s", with_date, "", ""), dated),
+            digest_of(resolve_mapping("s", with_date, "", "", DateOrder::DayFirst), dated));
+  EXPECT_EQ(digest_of(any, row), digest_of(resolve_mapping("s", columns, "", "", DateOrder::DayFirst), row));
 }
 
 TEST(SourceRecords, AMalformedRecordIsAnError) {

@@ -159,6 +159,31 @@ TEST(DateOfBirth, ImpossibleDatesAreNull) {
     EXPECT_EQ(normalized("DOB", bad), kNull) << bad;
 }
 
+TEST(DateOfBirth, DayFirstOrderReadsAmbiguousDatesDayFirst) {
+  auto dmy = [](Key key, std::string_view value) -> std::optional<std::string> {
+    std::string out;
+    if (!normalize_identifier(key, value, DateOrder::DayFirst, out)) return std::nullopt;
+    return out;
+  };
+  // 04/01/1950: 1 April month first (the default), 4 January day first.
+  EXPECT_EQ(normalized("DOB", "04/01/1950"), "19500401");
+  EXPECT_EQ(dmy(Key::DateOfBirth, "04/01/1950"), "19500104");
+  EXPECT_EQ(dmy(Key::DateOfBirth, "4-1-1950"), "19500104");
+  EXPECT_EQ(dmy(Key::BirthMonth, "04/01/1950"), "01");
+  EXPECT_EQ(dmy(Key::BirthDay, "04/01/1950"), "04");
+  EXPECT_EQ(normalized("DOBM", "04/01/1950"), "04");
+  // Where only one number can be the month, either order reads it so; ISO
+  // dates, month names and YYYYMMDD do not depend on the order.
+  EXPECT_EQ(dmy(Key::DateOfBirth, "2/16/1997"), "19970216");
+  EXPECT_EQ(dmy(Key::DateOfBirth, "1997-02-16"), "19970216");
+  EXPECT_EQ(dmy(Key::DateOfBirth, "February 16, 1997"), "19970216");
+  EXPECT_EQ(dmy(Key::DateOfBirth, "19970216"), "19970216");
+  EXPECT_EQ(dmy(Key::DateOfBirth, "13/13/1997"), kNull);
+  // Other keys are not affected.
+  EXPECT_EQ(dmy(Key::Email, "Mary@Example.com"), "mary@example.com");
+  EXPECT_EQ(dmy(Key::BirthYear, "04/01/1950"), "1950");
+}
+
 TEST(DateOfBirth, Parts) {
   EXPECT_EQ(normalized("DOBY", "1997"), "1997");
   EXPECT_EQ(normalized("DOBY", "1899"), kNull);

@@ -7,6 +7,7 @@
 
 #include "errors.hpp"
 #include "graph/bounded_json.hpp"
+#include "identifiers/identifier.hpp"
 
 namespace connector {
 namespace {
@@ -53,13 +54,18 @@ bool has(const std::vector<MappedColumn>& mapped, Key key) {
                      [key](const MappedColumn& column) { return column.key == key; });
 }
 
-std::vector<MappedColumn> mapped_by_name(const std::vector<std::string>& columns) {
+bool is_date_key(Key key) {
+  return key == Key::DateOfBirth || key == Key::BirthMonth || key == Key::BirthDay;
+}
+
+std::vector<MappedColumn> mapped_by_name(const std::vector<std::string>& columns,
+                                         normalize::DateOrder default_order) {
   std::vector<MappedColumn> mapped;
   for (std::size_t k = 0; k < key_count; ++k) {
     const KeySpec& spec = key_spec_at(k);
     for (std::size_t i = 0; i < columns.size(); ++i) {
       if (!names_column(spec.column_names, columns[i])) continue;
-      mapped.push_back({i, columns[i], spec.key, false});
+      mapped.push_back({i, columns[i], spec.key, false, default_order});
       break;
     }
   }
@@ -77,7 +83,8 @@ std::vector<MappedColumn> mapped_by_name(const std::vector<std::string>& columns
 
 std::vector<MappedColumn> mapped_by_json(std::string_view segment,
                                          const std::vector<std::string>& columns,
-                                         std::string_view mapping_json) {
+                                         std::string_view mapping_json,
+                                         normalize::DateOrder default_order) {
   Json mapping = parse_bounded_json(mapping_json);
   if (mapping.is_discarded() || !mapping.is_object() || mapping.empty())
     throw InvalidArgument("the mapping for segment " + std::string(segment) +
@@ -88,6 +95,7 @@ std::vector<MappedColumn> mapped_by_json(std::string_view segment,
     Key key = parse_key(key_name);
     std::string column_name;
     bool prehashed = false;
+    std::optional<normalize::DateOrder> date_order;
     if (target.is_string()) {
       column_name = target.get<std::string>();
     } else if (target.is_object() && target.contains("column") && target["column"].is_string()) {
@@ -96,6 +104,15 @@ std::vector<MappedColumn> mapped_by_json(std::string_view segment,
       if (flag != target.end() && !flag->is_boolean())
         throw InvalidArgument("\"prehashed\" for " + key_name + " must be true or false");
       prehashed = flag != target.end() && flag->get<bool>();
+      auto order = target.find("date_order");
+      if (order != target.end()) {
+        if (!is_date_key(key))
+          throw InvalidArgument("\"date_order\" applies to DOB, DOBM and DOBD, not to " +
+                                std::string(key_spec(key).name));
+        if (!order->is_string())
+          throw InvalidArgument("\"date_order\" for " + key_name + " must be \"MDY\" or \"DMY\"");
+        date_order = parse_date_order(order->get<std::string>());
+      }
     } else {
       throw InvalidArgument("the mapping of " + key_name + " for segment " + std::string(segment) +
                                 " is neither a column name nor an object",
@@ -115,7 +132,8 @@ std::vector<MappedColumn> mapped_by_json(std::string_view segment,
     for (const MappedColumn& other : mapped)
       if (other.key == key)
         throw InvalidArgument(std::string(key_spec(key).name) + " is mapped twice");
-    mapped.push_back({*column, columns[*column], key, prehashed});
+    mapped.push_back({*column, columns[*column], key, prehashed,
+                      date_order.value_or(default_order)});
   }
   if (has(mapped, Key::DateOfBirth) &&
       (has(mapped, Key::BirthYear) || has(mapped, Key::BirthMonth) || has(mapped, Key::BirthDay)))
@@ -142,11 +160,12 @@ KeyIdentifier parse_key_identifier(std::string_view text) {
 }  // namespace
 
 ExportMapping resolve_mapping(std::string_view segment, const std::vector<std::string>& columns,
-                              std::string_view mapping_json, std::string_view key_identifier) {
+                              std::string_view mapping_json, std::string_view key_identifier,
+                              normalize::DateOrder date_order) {
   ExportMapping mapping;
   mapping.key_identifier = parse_key_identifier(key_identifier);
-  mapping.columns = mapping_json.empty() ? mapped_by_name(columns)
-                                         : mapped_by_json(segment, columns, mapping_json);
+  mapping.columns = mapping_json.empty() ? mapped_by_name(columns, date_order)
+                                         : mapped_by_json(segment, columns, mapping_json, date_order);
   const auto& mapped = mapping.columns;
   bool email = has(mapped, Key::Email);
   bool phone = has(mapped, Key::Phone);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "identifiers/keys.hpp"
+#include "identifiers/normalize.hpp"
 
 namespace connector {
 
@@ -25,6 +26,8 @@ struct MappedColumn {
   std::string column_name;
   Key key = Key::Email;
   bool prehashed = false;  // already 64 lowercase hex: checked, sent as is
+  // DOB, DOBM, DOBD: how a date like 04/01/1950 is read.
+  normalize::DateOrder date_order = normalize::DateOrder::MonthFirst;
 };
 
 struct ExportMapping {
@@ -36,12 +39,15 @@ struct ExportMapping {
 
 // `mapping_json` is empty (match columns by name, see KeySpec::column_names;
 // keys sent unhashed, EXTERN_ID and MADID, are never matched by name)
-// or an object {"EMAIL": "email_col", "FN": {"column": "first", "prehashed": true}, ...}
-// with keys in any case. `key_identifier` is "", "email", "phone" or
-// "name_and_address". Throws InvalidArgument or UndefinedColumn naming the
-// segment, the column or key, and the fix.
+// or an object {"EMAIL": "email_col", "FN": {"column": "first", "prehashed": true},
+// "DOB": {"column": "born", "date_order": "DMY"}, ...} with keys in any case.
+// `key_identifier` is "", "email", "phone" or "name_and_address".
+// `date_order` applies to the date columns the mapping gives no order of
+// their own. Throws InvalidArgument or UndefinedColumn naming the segment,
+// the column or key, and the fix.
 ExportMapping resolve_mapping(std::string_view segment, const std::vector<std::string>& columns,
-                              std::string_view mapping_json, std::string_view key_identifier);
+                              std::string_view mapping_json, std::string_view key_identifier,
+                              normalize::DateOrder date_order = normalize::DateOrder::MonthFirst);
 
 // The mapped keys that leave unhashed, as "EXTERN_ID, MADID"; empty when none.
 std::string unhashed_key_names(const ExportMapping& mapping);

@@ -71,7 +71,7 @@ std::optional<SkipReason> RowEncoder::encode(
     const std::optional<std::string_view>& value = values[i];
     if (column.key == Key::DateOfBirth) {
       // YYYYMMDD, sent as three separately hashed parts.
-      if (value && normalize_identifier(Key::DateOfBirth, *value, scratch_)) {
+      if (value && normalize_identifier(Key::DateOfBirth, *value, column.date_order, scratch_)) {
         for (auto [offset, length] : {std::pair{0, 4}, {4, 2}, {6, 2}})
           cells[cell++].assign(scratch_, offset, length);
       } else {
@@ -92,7 +92,7 @@ std::optional<SkipReason> RowEncoder::encode(
       PhoneOutcome outcome = normalize_phone(*value, *values[*country_value_], out);
       if (outcome != PhoneOutcome::Valid) out.clear();
       phone_country_unknown = outcome == PhoneOutcome::UnknownCountry;
-    } else if (!normalize_identifier(column.key, *value, out)) {
+    } else if (!normalize_identifier(column.key, *value, column.date_order, out)) {
       out.clear();
     }
   }

@@ -113,7 +113,12 @@ SourceRecords::SourceRecords(const ExportMapping& mapping) : columns_(mapping.co
   salt_ = "connector source v" + std::to_string(kNormalizationVersion) + " identifier " +
           std::to_string(static_cast<int>(mapping.key_identifier));
   for (const MappedColumn& column : mapping.columns)
-    salt_ += " " + std::string(key_spec(column.key).name) + (column.prehashed ? "/prehashed" : "");
+    salt_ += " " + std::string(key_spec(column.key).name) + (column.prehashed ? "/prehashed" : "") +
+             (column.date_order == normalize::DateOrder::DayFirst &&
+                      (column.key == Key::DateOfBirth || column.key == Key::BirthMonth ||
+                       column.key == Key::BirthDay)
+                  ? "/dmy"
+                  : "");
   salt_.push_back('\0');
 }
 

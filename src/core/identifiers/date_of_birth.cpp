@@ -94,9 +94,11 @@ bool is_valid(const Date& date) {
 }
 
 // Reads a whole date: year first (ISO, with an optional time after it), year
-// last (month first as in Meta's own 2/16/1997 example, day first when the
-// separators are dots or the first number cannot be a month), or YYYYMMDD.
-std::optional<Date> parse_date(std::string_view value) {
+// last, or YYYYMMDD. With the year last, two numbers that could each be the
+// month are read in `order` (month first by default, as in Meta's own
+// 2/16/1997 example; day first always when the separators are dots); when
+// only one of them can be a month, it is the month.
+std::optional<Date> parse_date(std::string_view value, DateOrder order) {
   bool dotted = false;
   std::vector<Token> tokens = tokenize(value, dotted);
   if (tokens.size() == 1 && tokens[0].digits && tokens[0].text.size() == 8) {
@@ -121,7 +123,7 @@ std::optional<Date> parse_date(std::string_view value) {
       auto first = number(tokens[0], 2);
       auto second = number(tokens[1], 2);
       if (first && second) {
-        bool day_first = dotted || *first > 12;
+        bool day_first = *first > 12 || (*second <= 12 && (dotted || order == DateOrder::DayFirst));
         date = day_first ? Date{year, *second, *first} : Date{year, *first, *second};
       }
     }
@@ -149,8 +151,8 @@ std::optional<int> lone_number(std::string_view value, std::size_t max_digits) {
 
 }  // namespace
 
-bool date_of_birth(std::string_view value, std::string& out) {
-  auto date = parse_date(value);
+bool date_of_birth(std::string_view value, DateOrder order, std::string& out) {
+  auto date = parse_date(value, order);
   if (!date) return false;
   out = std::to_string(date->year);
   write_two_digits(date->month, out);
@@ -161,7 +163,8 @@ bool date_of_birth(std::string_view value, std::string& out) {
 bool birth_year(std::string_view value, std::string& out) {
   auto year = lone_number(value, 4);
   if (!year) {
-    auto date = parse_date(value);
+    // Either reading of a whole date has the same year.
+    auto date = parse_date(value, DateOrder::MonthFirst);
     if (!date) return false;
     year = date->year;
   }
@@ -170,7 +173,7 @@ bool birth_year(std::string_view value, std::string& out) {
   return true;
 }
 
-bool birth_month(std::string_view value, std::string& out) {
+bool birth_month(std::string_view value, DateOrder order, std::string& out) {
   std::optional<int> month = lone_number(value, 2);
   if (!month) {
     bool dotted = false;
@@ -178,7 +181,7 @@ bool birth_month(std::string_view value, std::string& out) {
     if (tokens.size() == 1) month = month_from_name(tokens[0]);
   }
   if (!month) {
-    auto date = parse_date(value);
+    auto date = parse_date(value, order);
     if (!date) return false;
     month = date->month;
   }
@@ -188,10 +191,10 @@ bool birth_month(std::string_view value, std::string& out) {
   return true;
 }
 
-bool birth_day(std::string_view value, std::string& out) {
+bool birth_day(std::string_view value, DateOrder order, std::string& out) {
   std::optional<int> day = lone_number(value, 2);
   if (!day) {
-    auto date = parse_date(value);
+    auto date = parse_date(value, order);
     if (!date) return false;
     day = date->day;
   }
@@ -199,6 +202,18 @@ bool birth_day(std::string_view value, std::string& out) {
   out.clear();
   write_two_digits(*day, out);
   return true;
+}
+
+bool date_of_birth(std::string_view value, std::string& out) {
+  return date_of_birth(value, DateOrder::MonthFirst, out);
+}
+
+bool birth_month(std::string_view value, std::string& out) {
+  return birth_month(value, DateOrder::MonthFirst, out);
+}
+
+bool birth_day(std::string_view value, std::string& out) {
+  return birth_day(value, DateOrder::MonthFirst, out);
 }
 
 }  // namespace connector::normalize

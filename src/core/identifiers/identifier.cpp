@@ -1,5 +1,6 @@
 #include "identifiers/identifier.hpp"
 
+#include "errors.hpp"
 #include "fault_injection.hpp"
 #include "identifiers/normalize.hpp"
 #include "identifiers/sha256_hex.hpp"
@@ -26,6 +27,33 @@ void hash_in_place(std::string& out) {
 
 bool normalize_identifier(Key key, std::string_view value, std::string& out) {
   return is_acceptable(value) && key_spec(key).normalize(value, out);
+}
+
+bool normalize_identifier(Key key, std::string_view value, DateOrder order, std::string& out) {
+  if (order == DateOrder::MonthFirst || !is_acceptable(value))
+    return normalize_identifier(key, value, out);
+  switch (key) {
+    case Key::DateOfBirth:
+      return normalize::date_of_birth(value, order, out);
+    case Key::BirthMonth:
+      return normalize::birth_month(value, order, out);
+    case Key::BirthDay:
+      return normalize::birth_day(value, order, out);
+    default:
+      return normalize_identifier(key, value, out);
+  }
+}
+
+DateOrder parse_date_order(std::string_view text) {
+  if (text.size() == 3) {
+    std::string lower(text);
+    for (char& c : lower)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+    if (lower == "mdy") return DateOrder::MonthFirst;
+    if (lower == "dmy") return DateOrder::DayFirst;
+  }
+  throw InvalidArgument("unknown date order \"" + std::string(text) + "\"",
+                        "Use MDY (month first: 2/16/1997) or DMY (day first: 16/2/1997).");
 }
 
 bool hash_identifier(Key key, std::string_view value, std::string& out) {

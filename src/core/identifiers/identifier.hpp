@@ -18,6 +18,14 @@ bool normalize_identifier(Key key, std::string_view value, std::string& out);
 // the value cannot be normalized.
 bool hash_identifier(Key key, std::string_view value, std::string& out);
 
+// DOB, DOBM and DOBD with whole dates read in `order`; any other key as
+// normalize_identifier.
+using normalize::DateOrder;
+bool normalize_identifier(Key key, std::string_view value, DateOrder order, std::string& out);
+
+// "MDY" (month first) or "DMY" (day first), in any case; throws InvalidArgument.
+DateOrder parse_date_order(std::string_view text);
+
 // PHONE with a default country (code or name) for national numbers; an empty
 // one reads the value as PHONE alone does. UnknownCountry: the default country
 // is given but not known, so a national number cannot be read.

@@ -22,7 +22,14 @@ bool extern_id(std::string_view value, std::string& out);
 
 // Dates of birth (date_of_birth.cpp). A whole date ("1997-02-16",
 // "2/16/1997", "16.02.1997", "19970216", "February 16, 1997") gives YYYYMMDD;
-// the part keys take either the part alone or a whole date.
+// the part keys take either the part alone or a whole date. A date like
+// 04/01/1950 is read in the order given: month first (the default, Meta's
+// example) or day first; never the other way round.
+enum class DateOrder { MonthFirst, DayFirst };
+bool date_of_birth(std::string_view value, DateOrder order, std::string& out);
+bool birth_month(std::string_view value, DateOrder order, std::string& out);
+bool birth_day(std::string_view value, DateOrder order, std::string& out);
+// The key table's normalizers: month first.
 bool date_of_birth(std::string_view value, std::string& out);
 bool birth_year(std::string_view value, std::string& out);
 bool birth_month(std::string_view value, std::string& out);

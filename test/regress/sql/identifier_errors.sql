@@ -16,6 +16,9 @@ $$;
 SELECT fb_hash('SSN', '123-45-6789');
 SELECT fb_normalize('', 'x');
 SELECT pg_temp.sqlstate_of($$SELECT fb_hash('E-MAIL', 'mary@example.com')$$) AS unknown_key;
+-- An unknown date order likewise.
+SELECT fb_normalize_dob('04/01/1950', 'YMD');
+SELECT pg_temp.sqlstate_of($$SELECT fb_normalize_dob('04/01/1950', 'dd/mm')$$) AS unknown_order;
 
 -- An allocation failure inside the core: std::bad_alloc becomes 53200.
 SET connector.debug_inject_fault = 'out_of_memory';

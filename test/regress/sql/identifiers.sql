@@ -87,6 +87,14 @@ FROM (VALUES ('020 7946 0958', 'GB'),
              ('442079460958', 'US'),
              ('123', 'Germany'),
              ('12', 'US')) AS phones(value, country);
+-- Dates of birth in a given order: 04/01/1950 is 1 April month first (as
+-- fb_normalize('DOB', ...)) and 4 January day first; where only one number
+-- can be the month, both orders read it so.
+SELECT value, fb_normalize('DOB', value) AS dob, fb_normalize_dob(value, 'MDY') AS mdy,
+       fb_normalize_dob(value, 'DMY') AS dmy
+FROM (VALUES ('04/01/1950'), ('4-1-1950'), ('16/02/1997'), ('2/16/1997'), ('16.02.1997'),
+             ('1997-02-16'), ('13/13/1997')) AS dates(value);
+
 -- Countries written in their own language and script (CLDR's names, as ICU
 -- has them), for COUNTRY and for a phone's default country.
 SELECT name, fb_normalize('COUNTRY', name) AS country,
