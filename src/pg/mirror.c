@@ -359,10 +359,10 @@ diff_against_ledger(Run *run, Tuplesortstate *records)
 			MemoryContext old = MemoryContextSwitchTo(rows_context);
 
 			MemoryContextReset(rows_context);
-			/* The same values twice are one row. */
+			/* The same values twice are one row: the others are counted, not sent. */
 			while ((record = next_bytes(records)) != NULL && have_previous &&
 				   memcmp(VARDATA_ANY(record), previous, DIGEST_BYTES) == 0)
-				;
+				run->skipped[CONNECTOR_SKIP_DUPLICATE]++;
 			MemoryContextSwitchTo(old);
 			if (record != NULL)
 			{

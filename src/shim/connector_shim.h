@@ -173,8 +173,9 @@ const char *connector_export_encoder_member_format(const ConnectorExportEncoder 
 /* The mapped keys sent unhashed (EXTERN_ID, MADID), e.g. "EXTERN_ID, MADID"; "" when none. */
 const char *connector_export_encoder_unhashed_keys(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 
-#define CONNECTOR_SKIP_REASONS 9
+#define CONNECTOR_SKIP_REASONS 10
 #define CONNECTOR_SKIP_VALUE_TOO_LONG 4
+#define CONNECTOR_SKIP_DUPLICATE 9
 /* A row with a value longer than this (UTF-8 bytes) is skipped as value_too_long. */
 #define CONNECTOR_MAX_VALUE_BYTES 1024
 const char *connector_skip_reason_name(int reason) CONNECTOR_NOEXCEPT;

@@ -155,6 +155,7 @@ extern "C" const char* connector_export_encoder_unhashed_keys(
 
 static_assert(CONNECTOR_SKIP_REASONS == connector::skip_reason_count);
 static_assert(CONNECTOR_SKIP_VALUE_TOO_LONG == static_cast<int>(connector::SkipReason::ValueTooLong));
+static_assert(CONNECTOR_SKIP_DUPLICATE == static_cast<int>(connector::SkipReason::Duplicate));
 static_assert(CONNECTOR_MAX_VALUE_BYTES == connector::kMaxValueBytes);
 
 extern "C" const char* connector_skip_reason_name(int reason) noexcept {

@@ -400,6 +400,21 @@ class MirrorMode(unittest.TestCase):
         self.assertEqual((run_row(third)["status"], self.removed(third)), ("succeeded", 1))
         audience_holds_exactly(self, first["audience_id"], "twins_segment")
 
+    def test_identical_rows_are_sent_once_and_counted_as_duplicates(self):
+        sql("""CREATE TABLE repeated (email text);
+               INSERT INTO repeated SELECT 'again@example.com' FROM generate_series(1, 5);
+               INSERT INTO repeated VALUES ('once@example.com'), ('Once@Example.com');
+               CREATE VIEW repeated_segment AS
+               SELECT email, NULL::text AS phone, NULL::text AS first_name FROM repeated;""")
+        for mode in ("mirror", "replace"):
+            run = run_row(export("repeated_segment", mode=f"'{mode}'",
+                                 audience_name=f"'repeated {mode}'"))
+            self.assertEqual(run["status"], "succeeded", run)
+            # Five identical rows are one; two spellings of one address are two
+            # rows that make one member (Meta keeps one).
+            self.assertEqual((int(run["rows_read"]), int(run["rows_sent"])), (7, 3), run)
+            self.assertEqual(json.loads(run["rows_skipped"]), {"duplicate": 4}, run)
+
     def test_a_failed_run_leaves_a_ledger_the_next_run_corrects(self):
         sql("""CREATE TABLE flaky_mirror (id int, email text);
                INSERT INTO flaky_mirror SELECT i, format('flaky%s@example.com', i) FROM generate_series(1, 300) i;

@@ -32,6 +32,8 @@ const char* skip_reason_name(SkipReason reason) noexcept {
       return "unknown_country";
     case SkipReason::NoNameAndAddress:
       return "no_name_and_address";
+    case SkipReason::Duplicate:
+      return "duplicate";
   }
   return "unknown";
 }

@@ -27,15 +27,17 @@ enum class SkipReason {
   NoPhone,
   UnknownCountry,  // a national phone number with a COUNTRY we do not know
   NoNameAndAddress,
+  Duplicate,  // the same values as another row of the segment: sent once (mirror, replace)
 };
-inline constexpr std::size_t skip_reason_count = 9;
+inline constexpr std::size_t skip_reason_count = 10;
 
 // No identifier is longer than this (in UTF-8 bytes): a row with a longer
 // value is skipped as value_too_long, whatever the value's key.
 inline constexpr std::size_t kMaxValueBytes = 1024;
 
 // "no_identifier", "invalid_email", "invalid_phone", "incomplete_name_and_address",
-// "value_too_long", "no_email", "no_phone", "unknown_country", "no_name_and_address"
+// "value_too_long", "no_email", "no_phone", "unknown_country", "no_name_and_address",
+// "duplicate"
 const char* skip_reason_name(SkipReason reason) noexcept;
 
 class RowEncoder {
