@@ -25,6 +25,8 @@
 #include "pgstat.h"
 #include "storage/buffile.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
 #include "storage/pmsignal.h"
 #include "utils/elog.h"
 #include "utils/memutils.h"
@@ -176,6 +178,80 @@ watch_for_fatal_errors(int64 run_id, ExportProgress *progress)
 	active_run_id = run_id;
 }
 
+/*
+ * One run per export and per audience at a time: a session lock on each,
+ * taken before the run starts and held until its worker exits. Tags of our
+ * own (field4) never meet the advisory locks of SQL code.
+ */
+#define TURN_LOCK_EXPORT 0x6678
+#define TURN_LOCK_AUDIENCE 0x6679
+
+static bool
+take_turn_lock(int64 key, uint16 kind)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) key >> 32), (uint32) key, kind);
+	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+static void
+release_turn_lock(int64 key, uint16 kind)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) key >> 32), (uint32) key, kind);
+	LockRelease(&tag, ExclusiveLock, true);
+}
+
+/*
+ * Waits until no other run of the run's export or audience is going, then
+ * holds both for the rest of the process. A waiting run stays queued (a
+ * waiting caller is told for which run it waits); false, with the outcome
+ * reported, when it was cancelled meanwhile or asked to stop.
+ */
+static bool
+wait_for_turn(int64 run_id, ExportProgress *progress)
+{
+	for (;;)
+	{
+		int64		export_id;
+		int64		audience_key;
+		int64		running;
+		bool		queued;
+
+		if (export_cancel_requested)
+		{
+			const char *error = "export run cancelled while it waited for its turn";
+
+			QueryCancelPending = false;
+			record_outcome(run_id, RUN_CANCELLED, "57014", error);
+			report_outcome(progress, RUN_CANCELLED, "57014", error);
+			return false;
+		}
+		begin_step("connector: waiting for its turn");
+		queued = read_run_turn(run_id, &export_id, &audience_key, &running);
+		end_step();
+		if (!queued)
+		{
+			report_outcome(progress, RUN_CANCELLED, "57014", "the run was no longer queued");
+			return false;
+		}
+		if (running == 0 && take_turn_lock(export_id, TURN_LOCK_EXPORT))
+		{
+			if (audience_key == 0 || take_turn_lock(audience_key, TURN_LOCK_AUDIENCE))
+				return true;
+			release_turn_lock(export_id, TURN_LOCK_EXPORT);
+		}
+		if (progress != NULL && running != 0)
+			pg_atomic_write_u64(&progress->waiting_for, (uint64) running);
+		pgstat_report_activity(STATE_IDLE, psprintf("connector: waiting for export run " INT64_FORMAT " to finish",
+													running));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 500, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
 /* Raises an error unless the role is still the one that asked (by OID, never by name). */
 static void
 require_requester(const Run *run)
@@ -197,6 +273,8 @@ run_export(int64 run_id, ExportProgress *progress)
 
 	memset(&run, 0, sizeof(run));
 	memset(&run_resources, 0, sizeof(run_resources));
+	if (!wait_for_turn(run_id, progress))
+		return;
 	if (!start_run(run_id, &run))
 	{
 		report_outcome(progress, RUN_CANCELLED, "57014", "the run was no longer queued");

@@ -15,6 +15,7 @@ typedef struct ExportProgress
 	pg_atomic_uint64 rows_read;
 	pg_atomic_uint64 rows_sent;
 	pg_atomic_uint64 batches;
+	pg_atomic_uint64 waiting_for;	/* a run of the same export or audience still going */
 	/* written once, when the run ends */
 	bool		finished;
 	char		status[16];

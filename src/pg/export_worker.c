@@ -234,12 +234,14 @@ run_request_and_wait(const ExportRequest *request)
 	WaitedRun  *waited = dsm_segment_address(segment);
 	BackgroundWorkerHandle *handle;
 	uint64		reported_batches = 0;
+	uint64		reported_wait = 0;
 	int64		run_id;
 
 	memset(waited, 0, size);
 	pg_atomic_init_u64(&waited->progress.rows_read, 0);
 	pg_atomic_init_u64(&waited->progress.rows_sent, 0);
 	pg_atomic_init_u64(&waited->progress.batches, 0);
+	pg_atomic_init_u64(&waited->progress.waiting_for, 0);
 	pg_atomic_init_u64(&waited->run_id, 0);
 	memcpy(&waited->request, request, offsetof(ExportRequest, mapping) + request->mapping_length + 1);
 	start_worker(segment, &handle);
@@ -251,7 +253,15 @@ run_request_and_wait(const ExportRequest *request)
 			pid_t		pid;
 			BgwHandleStatus state = GetBackgroundWorkerPid(handle, &pid);
 			uint64		batches = pg_atomic_read_u64(&waited->progress.batches);
+			uint64		waiting_for = pg_atomic_read_u64(&waited->progress.waiting_for);
 
+			if (waiting_for != 0 && waiting_for != reported_wait)
+			{
+				ereport(NOTICE,
+						(errmsg("export run " UINT64_FORMAT " waits for run " UINT64_FORMAT " of the same export or audience to finish",
+								pg_atomic_read_u64(&waited->run_id), waiting_for)));
+				reported_wait = waiting_for;
+			}
 			if (batches != reported_batches)
 			{
 				ereport(NOTICE,

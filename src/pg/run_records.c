@@ -67,6 +67,39 @@ oid_column(int column)
 
 /* Loads the run and marks it running; false when it is no longer queued. */
 bool
+read_run_turn(int64 run_id, int64 *export_id, int64 *audience_id, int64 *running)
+{
+	PrivilegedScope scope;
+	bool		isnull;
+	Datum		value;
+
+	enter_privileged_scope(&scope);
+	/* The worker that waits is named, so that the launcher starts no other for the run. */
+	if (SPI_execute_with_args("UPDATE connector.runs r SET worker_pid = $2"
+							  " WHERE r.run_id OPERATOR(pg_catalog.=) $1 AND r.status OPERATOR(pg_catalog.=) 'queued'"
+							  " RETURNING r.export_id, pg_catalog.hashtextextended(r.audience_id, 0),"
+							  " (SELECT o.run_id FROM connector.runs o"
+							  "   JOIN connector.exports oe ON oe.export_id OPERATOR(pg_catalog.=) o.export_id"
+							  "   WHERE o.status OPERATOR(pg_catalog.=) 'running' AND o.run_id OPERATOR(pg_catalog.<>) r.run_id"
+							  "   AND (o.export_id OPERATOR(pg_catalog.=) r.export_id"
+							  "    OR o.audience_id OPERATOR(pg_catalog.=) r.audience_id"
+							  "    OR oe.audience_id OPERATOR(pg_catalog.=) r.audience_id)"
+							  "   ORDER BY o.run_id LIMIT 1)",
+							  2, (Oid[]) {INT8OID, INT4OID}, (Datum[]) {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)},
+							  NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not update connector.runs");
+	leave_privileged_scope(&scope);
+	if (SPI_processed != 1)
+		return false;
+	*export_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	*audience_id = isnull ? 0 : DatumGetInt64(value);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	*running = isnull ? 0 : DatumGetInt64(value);
+	return true;
+}
+
+bool
 start_run(int64 run_id, Run *run)
 {
 	PrivilegedScope scope;
@@ -313,15 +346,25 @@ recover_interrupted_runs(void)
  * them: a role's k-th queued run waits behind every other role's earlier
  * turns, its running runs count as turns taken, and between equal turns the
  * role that started a run least recently goes first. One exporter's long
- * queue never holds another's run back for more than one run of each.
+ * queue never holds another's run back for more than one run of each. A run
+ * waits while an earlier run of its export or audience is queued or running
+ * (one run per export and per audience at a time).
  */
 #define CLAIM_ROUND_ROBIN \
 	"WITH waiting AS (" \
 	"  SELECT run_id, requested_by::pg_catalog.oid AS role," \
 	"   pg_catalog.row_number() OVER (PARTITION BY requested_by::pg_catalog.oid ORDER BY run_id) AS turn" \
-	"  FROM connector.runs WHERE status OPERATOR(pg_catalog.=) 'queued'" \
+	"  FROM connector.runs q WHERE status OPERATOR(pg_catalog.=) 'queued'" \
 	"  AND (started_at IS NULL OR started_at OPERATOR(pg_catalog.<)" \
-	"   (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval)))," \
+	"   (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::pg_catalog.interval))" \
+	"  AND NOT EXISTS (SELECT FROM connector.runs o" \
+	"   WHERE (o.status OPERATOR(pg_catalog.=) 'running' OR (o.status OPERATOR(pg_catalog.=) 'queued'" \
+	"    AND o.run_id OPERATOR(pg_catalog.<) q.run_id))" \
+	"   AND (o.export_id OPERATOR(pg_catalog.=) q.export_id" \
+	"    OR o.audience_id OPERATOR(pg_catalog.=) q.audience_id))" \
+	"  AND NOT EXISTS (SELECT FROM pg_catalog.pg_stat_activity a" \
+	"   WHERE a.pid OPERATOR(pg_catalog.=) q.worker_pid" \
+	"   AND a.backend_type OPERATOR(pg_catalog.=) 'connector export'))," \
 	" taken AS (" \
 	"  SELECT requested_by::pg_catalog.oid AS role," \
 	"   pg_catalog.count(*) FILTER (WHERE status OPERATOR(pg_catalog.=) 'running') AS running," \

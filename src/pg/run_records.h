@@ -28,6 +28,13 @@ extern void record_ledger_format(int64 export_id, const char *format);
 
 /* run_records.c */
 
+/*
+ * The run's export and a hash of its audience id (0 when not known yet), and
+ * a run of either that is running now (0 when none); false when the run is no
+ * longer queued (in the caller's step).
+ */
+extern bool read_run_turn(int64 run_id, int64 *export_id, int64 *audience_id, int64 *running);
+
 /* Loads the run as it was queued and marks it running; false when it is no longer queued. */
 extern bool start_run(int64 run_id, Run *run);
 

@@ -107,6 +107,74 @@ class QueuedRuns(unittest.TestCase):
                              f" FROM connector.runs WHERE run_id = {run_id}"), "0/never")
 
 
+class OneRunAtATime(unittest.TestCase):
+    """Two runs of one export never overlap: a nightly run and a manual one,
+    or two waited calls, take turns instead of one failing on a raw
+    serialization error."""
+
+    def export_started(self, audience_name, wait):
+        """A psql running fb_export_segment in the background; its stdout is
+        the run id, its stderr the NOTICEs."""
+        return subprocess.Popen(
+            ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", DATABASE, "-c",
+             "SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+             f" audience_name => '{audience_name}', wait => {str(wait).lower()})"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def times(self, run_id):
+        return sql(f"SELECT status, started_at, finished_at FROM connector.runs WHERE run_id = {run_id}").split("|")
+
+    def test_two_waited_runs_of_one_export_take_turns(self):
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 700, "endpoint": "/{audience_id}/users"}]})
+        try:
+            # The export and its audience exist before the two calls race.
+            sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+                " audience_name => 'one at a time', wait => true)")
+            calls = [self.export_started("one at a time", True) for _ in range(2)]
+            outputs = [call.communicate(timeout=120) for call in calls]
+        finally:
+            sim("/_sim/faults", method="DELETE")
+        for call, (out, err) in zip(calls, outputs):
+            self.assertEqual(call.returncode, 0, err)
+            self.assertNotIn("serialize", err)
+        first, second = sorted(int(out.strip()) for out, _ in outputs)
+        (status_a, _, finished_a), (status_b, started_b, _) = self.times(first), self.times(second)
+        self.assertEqual((status_a, status_b), ("succeeded", "succeeded"))
+        self.assertGreaterEqual(started_b, finished_a)
+        notices = "".join(err for _, err in outputs)
+        self.assertRegex(notices, rf"export run \d+ waits for run \d+ of the same export or audience")
+
+    def test_two_queued_runs_of_one_export_take_turns(self):
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 700, "endpoint": "/{audience_id}/users"}]})
+        try:
+            first, second = (int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker',"
+                                     " mode => 'add', audience_name => 'queued twice')"))
+                             for _ in range(2))
+            wait_for(lambda: run(second)["status"] not in ("queued", "running"), 90,
+                     "the second run to end")
+        finally:
+            sim("/_sim/faults", method="DELETE")
+        (status_a, _, finished_a), (status_b, started_b, _) = self.times(first), self.times(second)
+        self.assertEqual((status_a, status_b), ("succeeded", "succeeded"))
+        self.assertGreaterEqual(started_b, finished_a)
+
+    def test_a_waited_run_waits_for_a_queued_run_of_the_same_export(self):
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 700, "endpoint": "/{audience_id}/users"}]})
+        try:
+            queued = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+                             " audience_name => 'queued then waited')"))
+            wait_for(lambda: run(queued)["status"] == "running", 30, "the queued run to start")
+            waited = self.export_started("queued then waited", True)
+            out, err = waited.communicate(timeout=120)
+        finally:
+            sim("/_sim/faults", method="DELETE")
+        self.assertEqual(waited.returncode, 0, err)
+        self.assertIn(f"waits for run {queued} of the same export or audience", err)
+        (status_a, _, finished_a), (status_b, started_b, _) = self.times(queued), self.times(int(out))
+        self.assertEqual((status_a, status_b), ("succeeded", "succeeded"))
+        self.assertGreaterEqual(started_b, finished_a)
+
+
 class Crash(unittest.TestCase):
     def tearDown(self):
         sim("/_sim/faults", method="DELETE")
