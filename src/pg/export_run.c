@@ -97,6 +97,32 @@ end_step(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * Rows read of which none can be sent is a mistake (a wrong mapping, a key
+ * identifier the segment does not have, every value invalid), not a success:
+ * the run fails before any audience is created or touched, saying why.
+ */
+static void
+check_rows_exportable(const Run *run)
+{
+	StringInfoData reasons;
+	int			i;
+
+	if (run->rows_read == 0 || run->rows_exportable > 0)
+		return;
+	initStringInfo(&reasons);
+	for (i = 0; i < CONNECTOR_SKIP_REASONS; i++)
+		if (run->skipped[i] > 0)
+			appendStringInfo(&reasons, "%s%s " INT64_FORMAT, reasons.len > 0 ? ", " : "",
+							 connector_skip_reason_name(i), run->skipped[i]);
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("none of the " INT64_FORMAT " rows read from segment %s can be sent (skipped: %s)",
+					run->rows_read, run->segment, reasons.data),
+			 errdetail("Nothing was sent; no audience was created or changed."),
+			 errhint("fb_normalize(key, value) shows what each column gives; check the mapping and key_identifier of the export.")));
+}
+
 static void
 check_replace_has_rows(const Run *run)
 {
@@ -265,6 +291,30 @@ require_requester(const Run *run)
 				 errhint("Export the segment again as a role that exists.")));
 }
 
+/* Phases 2 and 3: the audience, the batches of the run's mode, the ledger. */
+static void
+send_run(Run *run, Destination *destination, ExportProgress *progress)
+{
+	ensure_audience(run, destination);
+	if (run->mode == EXPORT_MIRROR)
+	{
+		send_spool(run, progress, CONNECTOR_UPLOAD_ADD, run_resources.spool, run->rows_kept, run->session_id);
+		send_spool(run, progress, CONNECTOR_UPLOAD_REMOVE, run_resources.removals, run->rows_to_remove,
+				   run->session_id + 1);
+		record_ledger(run);
+	}
+	else if (run->mode == EXPORT_REPLACE)
+	{
+		close_interrupted_session(run);
+		send_spool(run, progress, CONNECTOR_UPLOAD_REPLACE, run_resources.spool, run->rows_kept,
+				   run->session_id);
+		record_ledger(run);
+	}
+	else
+		send_spool(run, progress, CONNECTOR_UPLOAD_ADD, run_resources.spool, run->rows_kept,
+				   run->session_id);
+}
+
 void
 run_export(int64 run_id, ExportProgress *progress)
 {
@@ -312,26 +362,12 @@ run_export(int64 run_id, ExportProgress *progress)
 
 		read_segment(&run, progress);
 		record_read(&run);
+		check_rows_exportable(&run);
 		check_replace_has_rows(&run);
 		check_mirror_removal(&run);
-		ensure_audience(&run, destination);
-		if (run.mode == EXPORT_MIRROR)
-		{
-			send_spool(&run, progress, CONNECTOR_UPLOAD_ADD, run_resources.spool, run.rows_kept, run.session_id);
-			send_spool(&run, progress, CONNECTOR_UPLOAD_REMOVE, run_resources.removals, run.rows_to_remove,
-					   run.session_id + 1);
-			record_ledger(&run);
-		}
-		else if (run.mode == EXPORT_REPLACE)
-		{
-			close_interrupted_session(&run);
-			send_spool(&run, progress, CONNECTOR_UPLOAD_REPLACE, run_resources.spool, run.rows_kept,
-					   run.session_id);
-			record_ledger(&run);
-		}
-		else
-			send_spool(&run, progress, CONNECTOR_UPLOAD_ADD, run_resources.spool, run.rows_kept,
-					   run.session_id);
+		/* An empty segment adds nothing: Meta is not even asked. */
+		if (run.mode != EXPORT_ADD || run.rows_read > 0)
+			send_run(&run, destination, progress);
 		release_resources();
 		record_outcome(run_id, RUN_SUCCEEDED, NULL, NULL);
 		report_outcome(progress, RUN_SUCCEEDED, NULL, NULL);

@@ -553,6 +553,34 @@ class ErrorsBeforeSending(unittest.TestCase):
         self.assertLessEqual(int(sql("SELECT last_value FROM rows_read_counter")), 2000)
 
 
+class RunsThatSendNothing(unittest.TestCase):
+    """Rows read of which none can be sent fail before any audience exists;
+    an empty segment in add mode succeeds without asking Meta anything."""
+
+    def test_every_row_skipped_is_a_failure_that_creates_no_audience(self):
+        sql("""CREATE VIEW unsendable AS
+               SELECT 'not an address'::text AS email, NULL::text AS phone, NULL::text AS first_name
+               FROM generate_series(1, 258);""")
+        before = sim("/_sim/stats")["requests"]
+        with self.assertRaises(SqlError) as raised:
+            export("unsendable", mode="'add'", audience_name="'never created'")
+        self.assertEqual(raised.exception.sqlstate, "22000", raised.exception.output)
+        self.assertIn("none of the 258 rows read from segment public.unsendable can be sent"
+                      " (skipped: invalid_email 258)", raised.exception.message)
+        self.assertEqual(sim("/_sim/stats")["requests"], before)
+        run = run_row(int(sql("SELECT max(run_id) FROM connector.runs")))
+        self.assertEqual((run["status"], run["audience_id"], run["sqlstate"]), ("failed", "", "22000"))
+        self.assertEqual(json.loads(run["rows_skipped"]), {"invalid_email": 258})
+
+    def test_an_empty_segment_adds_nothing_and_asks_meta_nothing(self):
+        sql("CREATE VIEW nobody AS SELECT email, phone, first_name FROM customers WHERE false;")
+        before = sim("/_sim/stats")["requests"]
+        run = run_row(export("nobody", mode="'add'", audience_name="'nobody'"))
+        self.assertEqual((run["status"], run["rows_read"], run["rows_sent"], run["audience_id"]),
+                         ("succeeded", "0", "0", ""))
+        self.assertEqual(sim("/_sim/stats")["requests"], before)
+
+
 class ErrorsWhileSending(unittest.TestCase):
     def tearDown(self):
         sim("/_sim/faults", method="DELETE")
