@@ -130,7 +130,7 @@ create_destination(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("destination \"%s\" needs an access token", name),
-				 errhint("Pass access_token => ..., or token_file => '/path/readable/by/the/server' to keep it out of SQL text and logs.")));
+				 errhint("Give token_file => '/path/readable/by/the/server': a token written into SQL text can reach the server log and pg_stat_activity.")));
 	app_secret = secret_from(text_arg(fcinfo, 4), text_arg(fcinfo, 7), "app secret", name);
 
 	SPI_connect();

@@ -316,7 +316,7 @@ run_request_and_wait(const ExportRequest *request)
 						waited->progress.error),
 				 token_refused
 				 ? errhint("The access token of destination \"%s\" was refused; it is marked needs_reauth. "
-						   "A member of connector_admin sets a new one with fb_alter_destination('%s', access_token => ...).",
+						   "A member of connector_admin sets a new one from a file the server reads, never as SQL text: fb_alter_destination('%s', token_file => '/path/to/new.token').",
 						   request->destination, request->destination)
 				 : errhint("SELECT * FROM fb_export_runs WHERE run_id = " INT64_FORMAT ";", run_id)));
 	}

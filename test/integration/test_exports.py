@@ -621,7 +621,10 @@ class ErrorsWhileSending(unittest.TestCase):
         with self.assertRaises(SqlError) as raised:
             sql("SELECT fb_export_segment('small_segment', 'expiring', mode => 'add', wait => true)")
         self.assertEqual(raised.exception.sqlstate, "28000")
-        self.assertIn("fb_alter_destination('expiring', access_token => ...)", raised.exception.output)
+        # The fix named is the token file, never a token written into SQL text.
+        self.assertIn("fb_alter_destination('expiring', token_file => '/path/to/new.token')",
+                      raised.exception.output)
+        self.assertNotIn("access_token =>", raised.exception.output)
         self.assertEqual(sql("SELECT status FROM fb_destinations WHERE name = 'expiring'"), "needs_reauth")
         self.assertEqual(sql("SELECT status FROM fb_export_runs ORDER BY run_id DESC LIMIT 1"), "failed")
 

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include "errors.hpp"
 #include "identifiers/sha256_hex.hpp"
@@ -427,6 +430,29 @@ INSTANTIATE_TEST_SUITE_P(Keys, EveryKey, ::testing::Range<std::size_t>(0, key_co
                          [](const auto& param_info) {
                            return std::string(key_spec_at(param_info.param).name);
                          });
+
+TEST(Keys, TheReadmeListsEveryColumnNameMatchedAutomatically) {
+  std::ifstream file(std::string(CONNECTOR_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(file) << "README.md not found";
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string readme = text.str();
+  // The paragraph of the mapping, its line breaks undone.
+  std::size_t start = readme.find("columns are matched by name");
+  ASSERT_NE(start, std::string::npos);
+  std::string paragraph = readme.substr(start, readme.find("\n- **", start) - start);
+  for (std::size_t i = 0; i < key_count; ++i) {
+    std::string_view names = key_spec_at(i).column_names;
+    for (std::size_t at = 0; at < names.size();) {
+      std::size_t end = std::min(names.find(' ', at), names.size());
+      std::string name(names.substr(at, end - at));
+      EXPECT_NE(paragraph.find("`" + name + "`"), std::string::npos)
+          << key_spec_at(i).name << " matches a column named " << name
+          << " but the README does not say so";
+      at = end + 1;
+    }
+  }
+}
 
 TEST(Keys, NamesAreCaseInsensitiveAndUnknownNamesListTheValidOnes) {
   EXPECT_EQ(find_key("email"), Key::Email);

@@ -120,8 +120,9 @@ void raise_graph_failure(const GraphRequestError& failure, const std::string& de
                           "the Graph API refused the access token" + where + said,
                           "Issue a new token with the ads_management permission (a System User "
                           "token from Meta Business Settings does not expire); for an existing "
-                          "destination set it with fb_alter_destination('" + destination +
-                              "', access_token => ...).",
+                          "destination set it from a file the server reads, never as SQL text: "
+                          "fb_alter_destination('" + destination +
+                              "', token_file => '/path/to/new.token').",
                           trace_detail(error));
     case Kind::NotReady:
       if (error.code == 2635)
@@ -187,7 +188,8 @@ AccountCheck verify_account_access(GraphClient& client, const std::string& desti
                             "\" lacks the ads_management permission",
                         "Generate the token with the ads_management permission (in Meta Business "
                         "Settings, System Users, Generate New Token) and set it with "
-                        "fb_alter_destination('" + destination + "', access_token => ...).");
+                        "fb_alter_destination('" + destination +
+                            "', token_file => '/path/to/new.token').");
 
   Json account;
   const std::string doing = "reading ad account act_" + ad_account_id;
