@@ -237,14 +237,12 @@ bool lower_nfc(std::string_view text, std::string& out, Keep keep) {
   return true;
 }
 
-void folded_ascii_letters(std::string_view text, std::string& out) {
-  out.clear();
-  auto keep_letters = [&out](utf8proc_int32_t cp) {
-    if (cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
-    if (cp >= 'a' && cp <= 'z') out.push_back(static_cast<char>(cp));
-  };
+// Calls keep(cp) for each code point of `text` case-folded, without marks
+// and compatibility forms; nothing for text that is not valid UTF-8.
+template <typename Keep>
+void for_each_folded(std::string_view text, Keep&& keep) {
   if (is_ascii(text)) {
-    for (char c : text) keep_letters(c);
+    for (char c : text) keep(static_cast<utf8proc_int32_t>(c >= 'A' && c <= 'Z' ? c | 0x20 : c));
     return;
   }
   CodePoints local;
@@ -252,28 +250,24 @@ void folded_ascii_letters(std::string_view text, std::string& out) {
   auto options = static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT |
                                                 UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
   if (!decompose(text, points, options)) return;
-  for (auto cp : points) keep_letters(cp);
+  for (auto cp : points) keep(cp);
+}
+
+void folded_ascii_letters(std::string_view text, std::string& out) {
+  out.clear();
+  for_each_folded(text, [&out](utf8proc_int32_t cp) {
+    if (cp >= 'a' && cp <= 'z') out.push_back(static_cast<char>(cp));
+  });
 }
 
 void folded_letters(std::string_view text, std::string& out) {
   out.clear();
-  if (is_ascii(text)) {
-    for (char c : text) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-      if (c >= 'a' && c <= 'z') out.push_back(c);
-    }
-    return;
-  }
-  CodePoints local;
-  CodePoints& points = scratch_for(text.size(), local);
-  auto options = static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT |
-                                                UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD);
-  if (!decompose(text, points, options)) return;
   utf8proc_uint8_t encoded[4];
-  for (auto cp : points)
+  for_each_folded(text, [&](utf8proc_int32_t cp) {
     if (is_letter(cp))
       out.append(reinterpret_cast<const char*>(encoded),
                  static_cast<std::size_t>(utf8proc_encode_char(cp, encoded)));
+  });
 }
 
 std::size_t code_point_count(std::string_view text) noexcept {
