@@ -3,6 +3,10 @@
 #   cluster_start DIR [postgresql.conf lines...]   initdb + start as the postgres
 #                                                  user, Unix socket only, in DIR
 #   cluster_stop DIR                               stop it (DIR is left to the caller)
+#   throwaway_work_dir NAME                        sets $work to a new directory under
+#                                                  /tmp that the postgres user can read;
+#                                                  its cluster (and simulator) are stopped
+#                                                  and it is removed when the script exits
 # cluster_start exports PGHOST, PGPORT and PGUSER for psql and pg_regress.
 
 PG_BINDIR=$(pg_config --bindir)
@@ -48,4 +52,10 @@ cluster_stop() {
   local dir=$1
   [ -d "$dir/data" ] || return 0
   runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+throwaway_work_dir() {
+  work=$(mktemp -d "/tmp/connector-$1.XXXXXX")
+  chmod 755 "$work"
+  trap 'cluster_stop "$work/cluster"; if declare -F graph_sim_stop >/dev/null; then graph_sim_stop "$work/sim"; fi; rm -rf "$work"' EXIT
 }

@@ -11,6 +11,7 @@
 
 #include "lib/stringinfo.h"
 #include "storage/buffile.h"
+#include "utils/portal.h"
 #include "utils/tuplesort.h"
 
 #include "connector_shim.h"
@@ -99,13 +100,34 @@ extern bool unspool_row(BufFile *file, StringInfo row);
 
 /*
  * mirror.c: what a mirror run adds and removes, from the segment's source
- * records sorted and merged with the ledger; the ledger a mirror or replace
- * run leaves.
+ * records sorted and merged with the ledger.
  */
 extern Tuplesortstate *begin_source_sort(void);
 extern void sort_source_record(Tuplesortstate *sort, StringInfo buffer, const char *record, size_t length);
 extern void diff_against_ledger(Run *run, Tuplesortstate *records);
 extern void check_mirror_removal(const Run *run);
+
+/* ledger.c: the export's ledger, read entry by entry, and rewritten after a run. */
+/* The export's ledger, read chunk by chunk, entry by entry. */
+typedef struct LedgerReader
+{
+	Portal		portal;			/* NULL when there is no ledger to read */
+	MemoryContext chunk_context;
+	const char *chunk;
+	size_t		chunk_length;
+	size_t		at;
+	const char *digest;			/* the current entry */
+	const char *member;
+	size_t		member_length;
+	int64		entries;
+} LedgerReader;
+
+/* A reader with nothing to read, until read_ledger; in the privileged scope. */
+extern void open_ledger(LedgerReader *reader);
+extern void read_ledger(LedgerReader *reader, int64 export_id);
+/* Moves to the next entry; false at the end of the ledger. */
+extern bool next_ledger_entry(LedgerReader *reader);
+extern void close_ledger(LedgerReader *reader);
 extern void record_ledger(const Run *run);
 
 /* export_send.c: phases 2 and 3, the audience and the batches. */

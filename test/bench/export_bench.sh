@@ -22,9 +22,7 @@ esac
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/scripts/lib/cluster.sh"
 source "$repo/scripts/lib/graph_sim.sh"
-work=$(mktemp -d /tmp/connector-bench.XXXXXX)
-chmod 755 "$work"
-trap 'cluster_stop "$work/cluster"; graph_sim_stop "$work/sim"; rm -rf "$work"' EXIT
+throwaway_work_dir bench
 
 graph_sim_start "$work/sim" --token EAAbenchToken --ad-account act_1 --latency-ms "$latency" \
   --kept-rows-cap 0

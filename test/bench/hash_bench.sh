@@ -11,9 +11,7 @@ set -euo pipefail
 rows=${1:-1000000}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/scripts/lib/cluster.sh"
-work=$(mktemp -d /tmp/connector-bench.XXXXXX)
-chmod 755 "$work"
-trap 'cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
+throwaway_work_dir bench
 CLUSTER_PORT=54331 cluster_start "$work/cluster" "shared_buffers = 512MB" "jit = off"
 
 psql -q -v ON_ERROR_STOP=1 <<SQL

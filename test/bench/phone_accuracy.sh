@@ -16,9 +16,7 @@ per_country=${1:-12}
 repeat=${2:-100}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/scripts/lib/cluster.sh"
-work=$(mktemp -d /tmp/connector-phones.XXXXXX)
-chmod 755 "$work"
-trap 'cluster_stop "$work/cluster"; rm -rf "$work"' EXIT
+throwaway_work_dir phones
 
 python3 "$repo/test/bench/phone_corpus.py" "$per_country" >"$work/corpus.csv"
 chmod 644 "$work/corpus.csv"

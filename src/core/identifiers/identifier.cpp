@@ -30,8 +30,7 @@ bool normalize_identifier(Key key, std::string_view value, std::string& out) {
 }
 
 bool normalize_identifier(Key key, std::string_view value, DateOrder order, std::string& out) {
-  if (order == DateOrder::MonthFirst || !is_acceptable(value))
-    return normalize_identifier(key, value, out);
+  if (!is_acceptable(value)) return false;
   switch (key) {
     case Key::DateOfBirth:
       return normalize::date_of_birth(value, order, out);
@@ -40,7 +39,7 @@ bool normalize_identifier(Key key, std::string_view value, DateOrder order, std:
     case Key::BirthDay:
       return normalize::birth_day(value, order, out);
     default:
-      return normalize_identifier(key, value, out);
+      return key_spec(key).normalize(value, out);
   }
 }
 
