@@ -245,7 +245,8 @@ CREATE TABLE connector.exports (
     destination_id bigint NOT NULL REFERENCES connector.destinations ON DELETE CASCADE,
     audience_id    text,             -- known once created or given
     audience_name  text NOT NULL,
-    mapping        jsonb,
+    mapping        jsonb,            -- as given: keys it names; every other key is matched by name
+    resolved_mapping jsonb,          -- which column feeds which key, as the last call or run found
     key_identifier text CHECK (key_identifier IN ('email', 'phone', 'name_and_address')),
     mode           text NOT NULL CHECK (mode IN ('add', 'replace', 'mirror')),
     ledger_format  text,             -- the member format (schema and cell forms) of its ledger
@@ -264,6 +265,7 @@ CREATE TABLE connector.runs (
     -- The configuration the run executes, pinned when it was queued.
     mode                text NOT NULL,
     mapping             jsonb,
+    resolved_mapping    jsonb,      -- set when the run read the segment
     key_identifier      text,
     audience_id         text,
     mirror_max_removal  real NOT NULL DEFAULT 0.5,  -- connector.mirror_max_removal of the caller
@@ -320,14 +322,27 @@ SELECT pg_catalog.pg_extension_config_dump('connector.ledger', '');
 CREATE FUNCTION fb_export_segment(segment regclass, destination text,
                                   audience_id text DEFAULT NULL, audience_name text DEFAULT NULL,
                                   mapping jsonb DEFAULT NULL, key_identifier text DEFAULT NULL,
-                                  mode text DEFAULT 'mirror', wait boolean DEFAULT false)
+                                  mode text DEFAULT NULL, wait boolean DEFAULT false,
+                                  if_running text DEFAULT 'wait')
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'fb_export_segment'
     LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean) IS
+COMMENT ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean, text) IS
     'Exports a segment (a view or materialized view) to a custom audience of a destination and '
-    'saves the configuration. mode: add, replace or mirror. wait => false queues the run for the '
-    'background worker; wait => true runs it now and returns when it is done. Returns the run id.';
+    'saves the configuration; an argument left out keeps the saved value (a new export: mode '
+    'mirror, every key matched by column name). mode: add, replace or mirror. wait => false '
+    'queues the run for the background worker; wait => true runs it now and returns when it is '
+    'done. if_running: wait (take turns), error or skip when a run of the export or audience is '
+    'queued or running. Returns the run id (NULL when skipped).';
+
+CREATE FUNCTION fb_run_export(export_id bigint, wait boolean DEFAULT false,
+                              if_running text DEFAULT 'wait')
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'fb_run_export'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION fb_run_export(bigint, boolean, text) IS
+    'Runs a saved export (fb_exports) exactly as saved; wait and if_running as in '
+    'fb_export_segment. Returns the run id (NULL when skipped).';
 
 CREATE FUNCTION fb_cancel_export(run_id bigint) RETURNS boolean
     AS 'MODULE_PATHNAME', 'fb_cancel_export'
@@ -337,7 +352,7 @@ COMMENT ON FUNCTION fb_cancel_export(bigint) IS
 
 CREATE VIEW fb_exports WITH (security_barrier) AS
 SELECT e.export_id, e.segment, d.name AS destination, e.audience_id, e.audience_name, e.mode,
-       e.key_identifier, e.mapping, e.owner::text AS owner, e.created_at, e.updated_at,
+       e.key_identifier, e.mapping, e.resolved_mapping, e.owner::text AS owner, e.created_at, e.updated_at,
        r.run_id AS last_run_id, r.status AS last_status, r.finished_at AS last_finished_at,
        r.rows_sent AS last_rows_sent, r.error AS last_error
 FROM connector.exports e
@@ -360,10 +375,10 @@ WHERE pg_catalog.pg_has_role('connector_admin', 'USAGE')
    OR pg_catalog.pg_has_role(r.requested_by::pg_catalog.oid, 'USAGE');
 COMMENT ON VIEW fb_export_runs IS 'Export runs: progress, counts and outcome.';
 
-REVOKE ALL ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean),
-                       fb_cancel_export(bigint)
+REVOKE ALL ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean, text),
+                       fb_run_export(bigint, boolean, text), fb_cancel_export(bigint)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean),
-                          fb_cancel_export(bigint)
+GRANT EXECUTE ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean, text),
+                          fb_run_export(bigint, boolean, text), fb_cancel_export(bigint)
     TO connector_admin, connector_exporter;
 GRANT SELECT ON fb_exports, fb_export_runs TO connector_admin, connector_exporter;

@@ -31,6 +31,11 @@ class UndefinedColumn : public Error {
   using Error::Error;
 };
 
+// Two segment columns fit one key by name, and no mapping chose between them.
+class AmbiguousColumn : public Error {
+  using Error::Error;
+};
+
 // The key file that encrypts stored secrets is missing, unsafe or unusable.
 class KeyFileError : public Error {
   using Error::Error;

@@ -75,12 +75,12 @@ save_export_request(const ExportRequest *request)
 	/*
 	 * $1-$3 the export's key, $4-$7 its configuration, $8 the requester, $9
 	 * an existing export, $10 the caller's connector.mirror_max_removal, $11
-	 * its connector.date_order
+	 * its connector.date_order, $12 the resolved mapping
 	 */
-	Oid			types[11] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, REGROLEOID, INT8OID,
-	FLOAT4OID, TEXTOID};
-	Datum		values[11];
-	char		nulls[11];
+	Oid			types[12] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, REGROLEOID, INT8OID,
+	FLOAT4OID, TEXTOID, TEXTOID};
+	Datum		values[12];
+	char		nulls[12];
 	bool		isnull;
 	int64		export_id = 0;
 	Datum		saved_audience = (Datum) 0;
@@ -112,6 +112,8 @@ save_export_request(const ExportRequest *request)
 	values[8] = (Datum) 0;
 	values[9] = Float4GetDatum((float4) connector_mirror_max_removal);
 	values[10] = CStringGetTextDatum(connector_date_order == DATE_ORDER_DMY ? "DMY" : "MDY");
+	values[11] = CStringGetTextDatum(request->resolved_mapping);
+	nulls[11] = request->resolved_mapping[0] ? ' ' : 'n';
 	while (export_id == 0)
 	{
 		if (SPI_execute_with_args("SELECT export_id, owner::pg_catalog.oid FROM connector.exports"
@@ -133,16 +135,16 @@ save_export_request(const ExportRequest *request)
 			values[8] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			if (SPI_execute_with_args("UPDATE connector.exports SET audience_id = COALESCE($7, audience_id),"
 									  " mapping = $4::pg_catalog.jsonb, key_identifier = $5, mode = $6,"
-									  " updated_at = pg_catalog.now()"
+									  " resolved_mapping = $12::pg_catalog.jsonb, updated_at = pg_catalog.now()"
 									  " WHERE export_id OPERATOR(pg_catalog.=) $9 RETURNING export_id, audience_id",
-									  9, types, values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+									  12, types, values, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
 				elog(ERROR, "could not update connector.exports");
 		}
 		else if (SPI_execute_with_args("INSERT INTO connector.exports (segment, destination_id, audience_name,"
-									   " mapping, key_identifier, mode, audience_id, owner)"
-									   " VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6, $7, $8)"
+									   " mapping, key_identifier, mode, audience_id, owner, resolved_mapping)"
+									   " VALUES ($1, $2, $3, $4::pg_catalog.jsonb, $5, $6, $7, $8, $12::pg_catalog.jsonb)"
 									   " ON CONFLICT DO NOTHING RETURNING export_id, audience_id",
-									   8, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+									   12, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "could not insert into connector.exports");
 		/* Nothing inserted: another session created it meanwhile; look again. */
 		if (SPI_processed == 1)
@@ -159,9 +161,105 @@ save_export_request(const ExportRequest *request)
 	if (SPI_execute_with_args("INSERT INTO connector.runs (export_id, requested_by, mode, mapping,"
 							  " key_identifier, audience_id, mirror_max_removal, date_order)"
 							  " VALUES ($9, $8, $6, $4::pg_catalog.jsonb, $5, $7, $10, $11) RETURNING run_id",
-							  11, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+							  12, types, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not insert into connector.runs");
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	return run_id;
+}
+
+/* The text of column n of the current SPI row, in `context`; NULL for NULL. */
+static char *
+copy_column(int n, MemoryContext context)
+{
+	MemoryContext old = MemoryContextSwitchTo(context);
+	char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n);
+
+	MemoryContextSwitchTo(old);
+	return value;
+}
+
+bool
+load_saved_export(int64 export_id, const char *segment, const char *destination,
+				  const char *audience_name, SavedExport *saved)
+{
+	MemoryContext context = CurrentMemoryContext;
+	PrivilegedScope scope;
+	Oid			requester = GetUserId();
+	Datum		values[4];
+	char		nulls[4] = "    ";
+	bool		found = false;
+
+	values[0] = Int64GetDatum(export_id);
+	nulls[0] = export_id > 0 ? ' ' : 'n';
+	values[1] = segment != NULL ? CStringGetTextDatum(segment) : (Datum) 0;
+	values[2] = destination != NULL ? CStringGetTextDatum(destination) : (Datum) 0;
+	values[3] = audience_name != NULL ? CStringGetTextDatum(audience_name) : (Datum) 0;
+	if (export_id > 0)
+		nulls[1] = nulls[2] = nulls[3] = 'n';
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("SELECT e.export_id, e.segment, d.name, e.audience_id, e.audience_name,"
+							  " e.mapping::pg_catalog.text, e.key_identifier, e.mode, e.owner::pg_catalog.oid"
+							  " FROM connector.exports e"
+							  " JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id"
+							  " WHERE CASE WHEN $1 IS NOT NULL THEN e.export_id OPERATOR(pg_catalog.=) $1"
+							  " ELSE e.segment OPERATOR(pg_catalog.=) $2 AND d.name OPERATOR(pg_catalog.=) $3"
+							  " AND e.audience_name OPERATOR(pg_catalog.=) $4 END",
+							  4, (Oid[]) {INT8OID, TEXTOID, TEXTOID, TEXTOID}, values, nulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.exports");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull));
+
+		found = is_destination_admin(requester) || has_privs_of_role(requester, owner);
+		if (found)
+		{
+			saved->export_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			saved->segment = copy_column(2, context);
+			saved->destination = copy_column(3, context);
+			saved->audience_id = copy_column(4, context);
+			saved->audience_name = copy_column(5, context);
+			saved->mapping = copy_column(6, context);
+			saved->key_identifier = copy_column(7, context);
+			saved->mode = copy_column(8, context);
+		}
+	}
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	return found;
+}
+
+int64
+find_busy_run(int64 export_id, const char *destination, const char *audience_id, char **status)
+{
+	MemoryContext context = CurrentMemoryContext;
+	PrivilegedScope scope;
+	int64		run_id = 0;
+	Datum		values[3] = {Int64GetDatum(export_id), CStringGetTextDatum(destination),
+	audience_id != NULL ? CStringGetTextDatum(audience_id) : (Datum) 0};
+	char		nulls[3] = {' ', ' ', audience_id != NULL ? ' ' : 'n'};
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("SELECT r.run_id, r.status FROM connector.runs r"
+							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
+							  " JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id"
+							  " WHERE r.status OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
+							  " AND (r.export_id OPERATOR(pg_catalog.=) $1"
+							  "  OR (d.name OPERATOR(pg_catalog.=) $2 AND r.audience_id OPERATOR(pg_catalog.=) $3))"
+							  " ORDER BY r.status OPERATOR(pg_catalog.=) 'running' DESC, r.run_id LIMIT 1",
+							  3, (Oid[]) {INT8OID, TEXTOID, TEXTOID}, values, nulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*status = copy_column(2, context);
+	}
 	leave_privileged_scope(&scope);
 	SPI_finish();
 	return run_id;

@@ -18,8 +18,25 @@ typedef struct ExportRequest
 	char		key_identifier[32]; /* "" when not given */
 	char		mode[16];
 	char		settings[4096];	/* "name\tvalue\n" lines of the caller's connector.* settings */
+	char		resolved_mapping[4096];	/* which column feeds which key (JSON); "" when too long */
 	int			mapping_length;		/* 0 when not given */
 	char		mapping[FLEXIBLE_ARRAY_MEMBER];
 } ExportRequest;
+
+/*
+ * A saved export, as fb_export_segment (for the arguments left out) and
+ * fb_run_export start from.
+ */
+typedef struct SavedExport
+{
+	int64		export_id;
+	char	   *segment;
+	char	   *destination;
+	char	   *audience_id;	/* NULL until known */
+	char	   *audience_name;
+	char	   *mapping;		/* NULL: every key matched by name */
+	char	   *key_identifier; /* NULL: any */
+	char	   *mode;
+} SavedExport;
 
 #endif							/* CONNECTOR_EXPORT_REQUEST_H */

@@ -46,12 +46,22 @@ typedef struct WaitedRun
 	ExportRequest request;		/* last: its mapping has a flexible length */
 } WaitedRun;
 
+/* What a worker started to record a refused call finds in its DSM segment. */
+typedef struct RefusedCall
+{
+	int64		export_id;
+	Oid			requested_by;
+	char		sqlstate[6];
+	char		error[1024];
+} RefusedCall;
+
 /* bgw_extra of an export worker. */
 typedef struct WorkerExtra
 {
 	Oid			database;
 	Oid			user;			/* connects as the extension's owner */
 	int64		run_id;			/* 0: the run is in the DSM segment's request */
+	bool		refused_call;	/* the DSM segment holds a RefusedCall to record */
 } WorkerExtra;
 
 static void
@@ -128,6 +138,29 @@ save_waited_request(WaitedRun *waited)
 	return run_id;
 }
 
+/*
+ * Records a refused call in a transaction of its own, which does not wait
+ * long for the caller's locks (the caller waits for this worker).
+ */
+static void
+record_refused_call_here(dsm_segment *segment)
+{
+	RefusedCall *call = dsm_segment_address(segment);
+
+	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_SESSION);
+	SetConfigOption("statement_timeout", "10s", PGC_SUSET, PGC_S_SESSION);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "connector: recording a refused export call");
+	(void) record_refused_call(call->export_id, call->requested_by, call->sqlstate, call->error);
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
 void
 connector_export_worker_main(Datum main_arg)
 {
@@ -154,6 +187,16 @@ connector_export_worker_main(Datum main_arg)
 	pgstat_report_appname("connector export");
 	remember_worker_identity();
 
+	if (extra.refused_call)
+	{
+		segment = dsm_attach(DatumGetUInt32(main_arg));
+		if (segment != NULL)
+		{
+			record_refused_call_here(segment);
+			dsm_detach(segment);
+		}
+		return;
+	}
 	run_id = extra.run_id;
 	if (run_id == 0)
 	{
@@ -184,6 +227,7 @@ describe_worker(BackgroundWorker *worker, int64 run_id)
 	WorkerExtra extra;
 
 	memset(worker, 0, sizeof(*worker));
+	memset(&extra, 0, sizeof(extra));
 	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker->bgw_restart_time = BGW_NEVER_RESTART;
@@ -224,6 +268,38 @@ start_worker(dsm_segment *segment, BackgroundWorkerHandle **handle)
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start a background worker for the export"),
 				 errhint("Raise max_worker_processes, or wait for other background workers to finish.")));
+}
+
+void
+record_refused_call_apart(int64 export_id, const ErrorData *error)
+{
+	dsm_segment *segment = dsm_create(sizeof(RefusedCall), 0);
+	RefusedCall *call = dsm_segment_address(segment);
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	WorkerExtra extra;
+
+	memset(call, 0, sizeof(*call));
+	call->export_id = export_id;
+	call->requested_by = GetUserId();
+	strlcpy(call->sqlstate, unpack_sql_state(error->sqlerrcode), sizeof(call->sqlstate));
+	strlcpy(call->error, error->message != NULL ? error->message : "", sizeof(call->error));
+
+	describe_worker(&worker, 0);
+	memcpy(&extra, worker.bgw_extra, sizeof(extra));
+	extra.refused_call = true;
+	memcpy(worker.bgw_extra, &extra, sizeof(extra));
+	snprintf(worker.bgw_name, BGW_MAXLEN, "connector record for PID %d", MyProcPid);
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(segment));
+	worker.bgw_notify_pid = MyProcPid;
+	if (RegisterDynamicBackgroundWorker(&worker, &handle))
+		(void) WaitForBackgroundWorkerShutdown(handle);
+	else
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no background worker slot to record the refused call in fb_export_runs"),
+				 errhint("Raise max_worker_processes.")));
+	dsm_detach(segment);
 }
 
 int64

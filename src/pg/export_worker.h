@@ -14,4 +14,11 @@ extern void start_export_worker(int64 run_id);
 /* Runs the request in a new background worker and waits, relaying progress. */
 extern int64 run_request_and_wait(const ExportRequest *request);
 
+/*
+ * Records a call of a saved export that failed its checks as a failed run, in
+ * a background worker's transaction (the caller's is about to abort); waits
+ * for it. A warning, nothing more, when no worker slot is free.
+ */
+extern void record_refused_call_apart(int64 export_id, const ErrorData *error);
+
 #endif							/* CONNECTOR_EXPORT_WORKER_H */

@@ -180,21 +180,25 @@ void
 record_read(const Run *run)
 {
 	PrivilegedScope scope;
-	Oid			argtypes[5] = {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID};
-	Datum		values[5] = {Int64GetDatum(run->run_id), Int64GetDatum(run->rows_read),
+	Oid			argtypes[7] = {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, INT8OID};
+	Datum		values[7] = {Int64GetDatum(run->run_id), Int64GetDatum(run->rows_read),
 		CStringGetTextDatum(skipped_json(run)), Int64GetDatum(run->session_id),
-	Int64GetDatum(run->rows_unchanged)};
+		Int64GetDatum(run->rows_unchanged),
+		CStringGetTextDatum(connector_export_encoder_resolved_mapping(run_resources.encoder)),
+	Int64GetDatum(run->export_id)};
 
 	begin_step("connector: recording the segment read");
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("UPDATE connector.runs SET rows_read = $2, rows_skipped = $3::pg_catalog.jsonb,"
-							  " session_id = $4, rows_unchanged = $5 WHERE run_id OPERATOR(pg_catalog.=) $1",
-							  5, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_with_args("WITH e AS (UPDATE connector.exports SET resolved_mapping = $6::pg_catalog.jsonb"
+							  "  WHERE export_id OPERATOR(pg_catalog.=) $7)"
+							  " UPDATE connector.runs SET rows_read = $2, rows_skipped = $3::pg_catalog.jsonb,"
+							  " session_id = $4, rows_unchanged = $5, resolved_mapping = $6::pg_catalog.jsonb"
+							  " WHERE run_id OPERATOR(pg_catalog.=) $1",
+							  7, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update connector.runs");
 	leave_privileged_scope(&scope);
 	end_step();
 }
-
 
 /* Adds finished batches to the run's counts, in the caller's step. */
 void
@@ -253,6 +257,36 @@ interrupted_replace_session(const Run *run)
 	leave_privileged_scope(&scope);
 	end_step();
 	return session_id;
+}
+
+/*
+ * A call that named a saved export but failed its checks: a failed run of the
+ * saved configuration, so that fb_export_runs shows what a scheduled call
+ * could not do. In the worker's own transaction (the caller's is aborting).
+ */
+int64
+record_refused_call(int64 export_id, Oid requested_by, const char *sqlstate, const char *error)
+{
+	bool		isnull;
+	int64		run_id = 0;
+
+	if (SPI_execute_with_args("INSERT INTO connector.runs (export_id, requested_by, status, mode, mapping,"
+							  " key_identifier, audience_id, started_at, finished_at, error, sqlstate)"
+							  " SELECT export_id, $2, 'failed', mode, mapping, key_identifier, audience_id,"
+							  " pg_catalog.now(), pg_catalog.now(), $3, $4 FROM connector.exports"
+							  " WHERE export_id OPERATOR(pg_catalog.=) $1 RETURNING run_id",
+							  4, (Oid[]) {INT8OID, REGROLEOID, TEXTOID, TEXTOID},
+							  (Datum[]) {Int64GetDatum(export_id), ObjectIdGetDatum(requested_by),
+							  CStringGetTextDatum(error), CStringGetTextDatum(sqlstate)},
+							  NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not insert into connector.runs");
+	if (SPI_processed == 1)
+	{
+		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		Async_Notify("connector_export",
+					 psprintf("{\"run_id\": " INT64_FORMAT ", \"status\": \"failed\"}", run_id));
+	}
+	return run_id;
 }
 
 /* The run's end, and a NOTIFY connector_export for listeners. */

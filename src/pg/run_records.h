@@ -13,6 +13,19 @@
 /* Saves the configuration and queues a run in the current transaction; returns its id. */
 extern int64 save_export_request(const ExportRequest *request);
 
+/*
+ * The saved export with this id (export_id > 0) or this segment, destination
+ * and audience name, that the current user may change (its owner's member or
+ * an admin); false when there is none.
+ */
+extern bool load_saved_export(int64 export_id, const char *segment, const char *destination,
+							  const char *audience_name, SavedExport *saved);
+/*
+ * A queued or running run of the export or of the audience (0 when none),
+ * and its status.
+ */
+extern int64 find_busy_run(int64 export_id, const char *destination, const char *audience_id,
+						   char **status);
 /* Raises an error when the role has connector.max_queued_runs_per_role runs queued. */
 extern void require_room_in_queue(Oid role);
 
@@ -48,6 +61,11 @@ extern void record_batch_counts(int64 run_id, bool removing, int64 batches, int6
 /* The replace session an earlier, interrupted replace run left open; 0 if none. */
 extern int64 interrupted_replace_session(const Run *run);
 
+/*
+ * A call of the export's owner that failed its checks, recorded as a failed
+ * run of the saved configuration (its own transaction: the worker's).
+ */
+extern int64 record_refused_call(int64 export_id, Oid requested_by, const char *sqlstate, const char *error);
 /* The run's end, with a NOTIFY connector_export (its own step). */
 extern void record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error);
 

@@ -122,19 +122,18 @@ require_unhashed_keys_allowed(const ConnectorExportEncoder *encoder, const char 
 					 destination)));
 }
 
-char *
-check_segment_for_export(Oid relid, const char *mapping, const char *key_identifier,
-						 const Destination *destination)
+void
+check_segment_for_export(Oid relid, const char *name, const char *mapping, const char *key_identifier,
+						 const Destination *destination, char **resolved_mapping)
 {
-	char	   *name = get_rel_relkind(relid) != '\0' ? segment_name(relid) : psprintf("with OID %u", relid);
 	Relation	relation = open_checked_segment(relid, name, AccessShareLock);
 	ConnectorExportEncoder *encoder = encoder_for_relation(relation, name, mapping, key_identifier,
 														   connector_date_order == DATE_ORDER_DMY);
 
 	require_unhashed_keys_allowed(encoder, name, destination->name, destination->unhashed_keys_allowed);
+	*resolved_mapping = pstrdup(connector_export_encoder_resolved_mapping(encoder));
 	connector_export_encoder_free(encoder);
 	relation_close(relation, AccessShareLock);
-	return name;
 }
 
 /* Name of the index-th live column of the relation. */

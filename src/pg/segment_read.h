@@ -26,8 +26,12 @@ extern ConnectorExportEncoder *encoder_for_relation(Relation relation, const cha
 extern void require_unhashed_keys_allowed(const ConnectorExportEncoder *encoder, const char *segment,
 										  const char *destination, bool allowed);
 
-/* fb_export_segment's checks; returns the segment's qualified name. */
-extern char *check_segment_for_export(Oid relid, const char *mapping, const char *key_identifier,
-									  const Destination *destination);
+/*
+ * fb_export_segment's checks of the segment (`name`, its qualified name) and
+ * the mapping; *resolved_mapping: which column feeds which key (JSON).
+ */
+extern void check_segment_for_export(Oid relid, const char *name, const char *mapping,
+									 const char *key_identifier, const Destination *destination,
+									 char **resolved_mapping);
 
 #endif							/* CONNECTOR_SEGMENT_READ_H */

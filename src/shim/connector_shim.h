@@ -170,6 +170,11 @@ int			connector_export_encoder_column_count(const ConnectorExportEncoder *encode
 int			connector_export_encoder_column(const ConnectorExportEncoder *encoder, int index) CONNECTOR_NOEXCEPT;
 /* The members' format: Meta's schema and each cell's form, e.g. {"schema":["EMAIL"],"forms":"h"}. */
 const char *connector_export_encoder_member_format(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
+/*
+ * Which column feeds which key and how it was chosen, as a JSON object:
+ * {"EMAIL": {"column": "email", "by": "name"}, "FN": {"column": "first", "by": "mapping"}}.
+ */
+const char *connector_export_encoder_resolved_mapping(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 /* The mapped keys sent unhashed (EXTERN_ID, MADID), e.g. "EXTERN_ID, MADID"; "" when none. */
 const char *connector_export_encoder_unhashed_keys(const ConnectorExportEncoder *encoder) CONNECTOR_NOEXCEPT;
 

@@ -18,6 +18,7 @@ struct ConnectorExportEncoder {
   std::unique_ptr<connector::MemberFormat> members;
   std::unique_ptr<connector::SourceRecords> records;
   std::string unhashed_keys;
+  std::string resolved_mapping;
   std::vector<std::optional<std::string_view>> values;
   std::vector<std::string> cells;
   std::string member;
@@ -124,6 +125,7 @@ extern "C" ConnectorExportEncoder* connector_export_encoder_new(
     encoder->members = std::make_unique<connector::MemberFormat>(encoder->mapping);
     encoder->records = std::make_unique<connector::SourceRecords>(encoder->mapping);
     encoder->unhashed_keys = connector::unhashed_key_names(encoder->mapping);
+    encoder->resolved_mapping = connector::describe_mapping(encoder->mapping);
     return CONNECTOR_VALUE;
   });
   return result == CONNECTOR_VALUE ? encoder.release() : nullptr;
@@ -146,6 +148,11 @@ extern "C" int connector_export_encoder_column(const ConnectorExportEncoder* enc
 extern "C" const char* connector_export_encoder_member_format(
     const ConnectorExportEncoder* encoder) noexcept {
   return encoder->members->description().c_str();
+}
+
+extern "C" const char* connector_export_encoder_resolved_mapping(
+    const ConnectorExportEncoder* encoder) noexcept {
+  return encoder->resolved_mapping.c_str();
 }
 
 extern "C" const char* connector_export_encoder_unhashed_keys(

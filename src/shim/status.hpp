@@ -58,6 +58,8 @@ inline void set_status_from_current_exception(ConnectorStatus* status) noexcept 
     set_status(status, "22023", error.what(), error.hint(), error.detail());
   } catch (const UndefinedColumn& error) {
     set_status(status, "42703", error.what(), error.hint(), error.detail());  // undefined_column
+  } catch (const AmbiguousColumn& error) {
+    set_status(status, "42702", error.what(), error.hint(), error.detail());  // ambiguous_column
   } catch (const ExternalError& error) {
     set_status(status, sqlstate_of(error.kind()), error.what(), error.hint(), error.detail());
   } catch (const GraphRequestError& error) {

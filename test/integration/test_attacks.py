@@ -326,9 +326,9 @@ class ExportersCannotActThroughEachOthersExports(unittest.TestCase):
         first, second = sql(f"""
             BEGIN;
             SELECT fb_export_segment('{ALICE}.segment', 'attack_main', audience_name => 'pinned',
-                                     mode => 'add', mapping => '{{"EMAIL": "email", "FN": "first_name"}}');
+                                     mode => 'add', mapping => '{{"EMAIL": "email", "FN": "first_name", "PHONE": null}}');
             SELECT fb_export_segment('{ALICE}.segment', 'attack_main', audience_name => 'pinned',
-                                     mode => 'add', mapping => '{{"EMAIL": "email", "PHONE": "phone"}}');
+                                     mode => 'add', mapping => '{{"EMAIL": "email", "PHONE": "phone", "FN": null}}');
             COMMIT;""", user=ALICE).split()
         for run_id in (first, second):
             self.assertEqual(finished_run(run_id)["status"], "succeeded")

@@ -503,7 +503,7 @@ class MirrorMode(unittest.TestCase):
         replace = run_row(export("replaced_segment", audience_name="'replaced'", mode="'replace'"))
         self.assertEqual(replace["status"], "succeeded", replace)
         sql("INSERT INTO replaced VALUES (7, 'replaced7@example.com')")
-        mirror = run_row(export("replaced_segment", audience_name="'replaced'"))
+        mirror = run_row(export("replaced_segment", audience_name="'replaced'", mode="'mirror'"))
         self.assertEqual((mirror["status"], mirror["rows_sent"]), ("succeeded", "1"), mirror)
         audience_holds_exactly(self, mirror["audience_id"], "replaced_segment")
 

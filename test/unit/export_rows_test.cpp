@@ -74,6 +74,64 @@ TEST(ExportMapping, ErrorsBeforeAnythingIsSent) {
   }
 }
 
+TEST(ExportMapping, AMappingOverridesSomeKeysAndTheOthersAreMatchedByName) {
+  std::vector<std::string> columns = {"email", "fname", "lname", "zip", "phone"};
+  auto mapping =
+      resolve_mapping("crm.vip", columns, R"({"FN": "fname", "LN": "lname", "PHONE": null})", "");
+  EXPECT_EQ(mapping.schema, (std::vector<std::string>{"EMAIL", "FN", "LN", "ZIP"}));
+  EXPECT_FALSE(mapping.columns[0].from_mapping);
+  EXPECT_TRUE(mapping.columns[1].from_mapping);
+  EXPECT_EQ(nlohmann::json::parse(describe_mapping(mapping)),
+            nlohmann::json::parse(R"({"EMAIL": {"column": "email", "by": "name"},
+                                      "FN": {"column": "fname", "by": "mapping"},
+                                      "LN": {"column": "lname", "by": "mapping"},
+                                      "ZIP": {"column": "zip", "by": "name"}})"));
+  // An empty object is no mapping at all: every key by name.
+  EXPECT_EQ(resolve_mapping("s", columns, "{}", "").schema,
+            resolve_mapping("s", columns, "", "").schema);
+}
+
+TEST(ExportMapping, AColumnTheMappingUsesIsNotMatchedToAnotherKey) {
+  auto mapping = resolve_mapping("s", {"phone", "mobile", "email"}, R"({"EMAIL": "phone"})", "");
+  // "phone" feeds EMAIL as asked; PHONE finds only "mobile" by name.
+  ASSERT_EQ(mapping.columns.size(), 2u);
+  EXPECT_EQ(mapping.columns[0].column_name, "phone");
+  EXPECT_EQ(mapping.columns[1].key, Key::Phone);
+  EXPECT_EQ(mapping.columns[1].column_name, "mobile");
+}
+
+TEST(ExportMapping, TwoColumnsFittingOneKeyAreAnErrorNamingBoth) {
+  std::vector<std::string> columns = {"email", "email_address", "phone"};
+  try {
+    resolve_mapping("crm.vip", columns, "", "");
+    FAIL() << "two e-mail columns were accepted";
+  } catch (const AmbiguousColumn& error) {
+    EXPECT_STREQ(error.what(),
+                 "columns \"email\" and \"email_address\" of segment crm.vip both fit EMAIL");
+    EXPECT_NE(error.hint().find(R"({"EMAIL": "email"})"), std::string::npos);
+  }
+  // The mapping settles it either way.
+  EXPECT_EQ(resolve_mapping("s", columns, R"({"EMAIL": "email_address"})", "").columns[0].column_name,
+            "email_address");
+  EXPECT_EQ(resolve_mapping("s", columns, R"({"EMAIL": null})", "").schema,
+            std::vector<std::string>{"PHONE"});
+  EXPECT_THROW(resolve_mapping("s", {"Email", "email"}, "", ""), AmbiguousColumn);
+}
+
+TEST(ExportMapping, MappedDatePartsLeaveADateColumnFoundByNameOut) {
+  auto parts = resolve_mapping("s", {"birth_date", "y", "email"}, R"({"DOBY": "y"})", "");
+  EXPECT_EQ(parts.schema, (std::vector<std::string>{"EMAIL", "DOBY"}));
+  auto whole = resolve_mapping("s", {"born", "birth_year", "email"}, R"({"DOB": "born"})", "");
+  EXPECT_EQ(whole.schema, (std::vector<std::string>{"EMAIL", "DOBY", "DOBM", "DOBD"}));
+}
+
+TEST(ExportMapping, AKeyIsMappedOnce) {
+  EXPECT_THROW(resolve_mapping("s", {"email", "phone"}, R"({"EMAIL": "email", "email": null})", ""),
+               InvalidArgument);
+  EXPECT_THROW(resolve_mapping("s", {"email"}, R"({"EMAIL": 5})", ""), InvalidArgument);
+  EXPECT_EQ(resolve_mapping("s", {"email"}, "", "any").key_identifier, KeyIdentifier::Any);
+}
+
 TEST(RowEncoder, HashesEachValueAsFbHashDoes) {
   auto mapping = resolve_mapping(
       "s", {"email", "phone", "country", "birth_date", "external_id"},

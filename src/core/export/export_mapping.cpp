@@ -58,41 +58,44 @@ bool is_date_key(Key key) {
   return key == Key::DateOfBirth || key == Key::BirthMonth || key == Key::BirthDay;
 }
 
-std::vector<MappedColumn> mapped_by_name(const std::vector<std::string>& columns,
-                                         normalize::DateOrder default_order) {
-  std::vector<MappedColumn> mapped;
-  for (std::size_t k = 0; k < key_count; ++k) {
-    const KeySpec& spec = key_spec_at(k);
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-      if (!names_column(spec.column_names, columns[i])) continue;
-      mapped.push_back({i, columns[i], spec.key, false, default_order});
-      break;
-    }
-  }
-  // A whole date of birth already gives DOBY, DOBM and DOBD.
-  if (has(mapped, Key::DateOfBirth))
-    mapped.erase(std::remove_if(mapped.begin(), mapped.end(),
-                                [](const MappedColumn& column) {
-                                  return column.key == Key::BirthYear ||
-                                         column.key == Key::BirthMonth ||
-                                         column.key == Key::BirthDay;
-                                }),
-                 mapped.end());
-  return mapped;
+bool is_birth_part(Key key) {
+  return key == Key::BirthYear || key == Key::BirthMonth || key == Key::BirthDay;
 }
 
-std::vector<MappedColumn> mapped_by_json(std::string_view segment,
-                                         const std::vector<std::string>& columns,
-                                         std::string_view mapping_json,
-                                         normalize::DateOrder default_order) {
+// What a mapping object decides: keys given a column, and keys turned off
+// with null. Every other key is matched by its column's name.
+struct MappingChoices {
+  std::vector<MappedColumn> mapped;
+  std::vector<Key> turned_off;
+
+  bool decides(Key key) const {
+    return has(mapped, key) ||
+           std::find(turned_off.begin(), turned_off.end(), key) != turned_off.end();
+  }
+  bool uses_column(std::size_t column) const {
+    return std::any_of(mapped.begin(), mapped.end(),
+                       [column](const MappedColumn& m) { return m.column == column; });
+  }
+};
+
+MappingChoices parse_mapping(std::string_view segment, const std::vector<std::string>& columns,
+                             std::string_view mapping_json, normalize::DateOrder default_order) {
+  MappingChoices choices;
+  if (mapping_json.empty()) return choices;
   Json mapping = parse_bounded_json(mapping_json);
-  if (mapping.is_discarded() || !mapping.is_object() || mapping.empty())
+  if (mapping.is_discarded() || !mapping.is_object())
     throw InvalidArgument("the mapping for segment " + std::string(segment) +
                               " is not a JSON object of keys and columns",
-                          "Use for example {\"EMAIL\": \"email\", \"FN\": \"first_name\"}.");
-  std::vector<MappedColumn> mapped;
+                          "Use for example {\"EMAIL\": \"email\", \"FN\": \"first_name\"}; "
+                          "keys left out are matched by column name, null turns one off.");
   for (const auto& [key_name, target] : mapping.items()) {
     Key key = parse_key(key_name);
+    if (choices.decides(key))
+      throw InvalidArgument(std::string(key_spec(key).name) + " is mapped twice");
+    if (target.is_null()) {
+      choices.turned_off.push_back(key);
+      continue;
+    }
     std::string column_name;
     bool prehashed = false;
     std::optional<normalize::DateOrder> date_order;
@@ -115,8 +118,9 @@ std::vector<MappedColumn> mapped_by_json(std::string_view segment,
       }
     } else {
       throw InvalidArgument("the mapping of " + key_name + " for segment " + std::string(segment) +
-                                " is neither a column name nor an object",
-                            "Use \"column\" or {\"column\": \"name\", \"prehashed\": true}.");
+                                " is neither a column name, an object nor null",
+                            "Use \"column\", {\"column\": \"name\", \"prehashed\": true}, or "
+                            "null to send no " + std::string(key_spec(key).name) + ".");
     }
     if (prehashed && !key_spec(key).hashed)
       throw InvalidArgument(std::string(key_spec(key).name) + " is sent unhashed, so its column " +
@@ -129,32 +133,64 @@ std::vector<MappedColumn> mapped_by_json(std::string_view segment,
                                 std::string(key_spec(key).name) + " does not exist in segment " +
                                 std::string(segment),
                             "Its columns are: " + column_list(columns) + ".");
-    for (const MappedColumn& other : mapped)
-      if (other.key == key)
-        throw InvalidArgument(std::string(key_spec(key).name) + " is mapped twice");
-    mapped.push_back({*column, columns[*column], key, prehashed,
-                      date_order.value_or(default_order)});
+    choices.mapped.push_back({*column, columns[*column], key, prehashed,
+                              date_order.value_or(default_order), true});
   }
-  if (has(mapped, Key::DateOfBirth) &&
-      (has(mapped, Key::BirthYear) || has(mapped, Key::BirthMonth) || has(mapped, Key::BirthDay)))
+  if (has(choices.mapped, Key::DateOfBirth) &&
+      std::any_of(choices.mapped.begin(), choices.mapped.end(),
+                  [](const MappedColumn& m) { return is_birth_part(m.key); }))
     throw InvalidArgument(
         "DOB and DOBY, DOBM or DOBD are both mapped for segment " + std::string(segment),
         "A DOB column is sent as DOBY, DOBM and DOBD: map either it or the parts.");
-  // Payload order follows the key table, whatever the JSON order was.
-  std::sort(mapped.begin(), mapped.end(),
-            [](const MappedColumn& a, const MappedColumn& b) { return a.key < b.key; });
-  return mapped;
+  return choices;
+}
+
+// The keys the mapping leaves open, matched by their columns' names among the
+// columns the mapping does not use. Two columns fitting one key is an error:
+// picking one silently could send the wrong person's data.
+void match_by_name(std::string_view segment, const std::vector<std::string>& columns,
+                   normalize::DateOrder default_order, MappingChoices& choices) {
+  std::vector<MappedColumn> matched;
+  for (std::size_t k = 0; k < key_count; ++k) {
+    const KeySpec& spec = key_spec_at(k);
+    if (choices.decides(spec.key)) continue;
+    std::optional<std::size_t> found;
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      if (choices.uses_column(i) || !names_column(spec.column_names, columns[i])) continue;
+      if (found)
+        throw AmbiguousColumn(
+            "columns \"" + columns[*found] + "\" and \"" + columns[i] + "\" of segment " +
+                std::string(segment) + " both fit " + std::string(spec.name),
+            "Choose one with mapping => '{\"" + std::string(spec.name) + "\": \"" + columns[*found] +
+                "\"}', or send neither with mapping => '{\"" + std::string(spec.name) +
+                "\": null}'.");
+      found = i;
+    }
+    if (found) matched.push_back({*found, columns[*found], spec.key, false, default_order, false});
+  }
+  // A date of birth already gives DOBY, DOBM and DOBD; parts the mapping
+  // chose leave a date column found by name out.
+  bool whole_date = has(choices.mapped, Key::DateOfBirth) || has(matched, Key::DateOfBirth);
+  bool mapped_parts = std::any_of(choices.mapped.begin(), choices.mapped.end(),
+                                  [](const MappedColumn& m) { return is_birth_part(m.key); });
+  matched.erase(std::remove_if(matched.begin(), matched.end(),
+                               [&](const MappedColumn& m) {
+                                 return (whole_date && is_birth_part(m.key)) ||
+                                        (mapped_parts && m.key == Key::DateOfBirth);
+                               }),
+                matched.end());
+  choices.mapped.insert(choices.mapped.end(), matched.begin(), matched.end());
 }
 
 KeyIdentifier parse_key_identifier(std::string_view text) {
   std::string lower = lowercase(text);
-  if (lower.empty()) return KeyIdentifier::Any;
+  if (lower.empty() || lower == "any") return KeyIdentifier::Any;
   if (lower == "email") return KeyIdentifier::Email;
   if (lower == "phone") return KeyIdentifier::Phone;
   if (lower == "name_and_address") return KeyIdentifier::NameAndAddress;
   throw InvalidArgument("unknown key identifier \"" + std::string(text) + "\"",
-                        "Use email, phone or name_and_address, or leave it NULL to send every "
-                        "row that has any of them.");
+                        "Use email, phone or name_and_address, or any to send every row that "
+                        "has any of them.");
 }
 
 }  // namespace
@@ -164,8 +200,12 @@ ExportMapping resolve_mapping(std::string_view segment, const std::vector<std::s
                               normalize::DateOrder date_order) {
   ExportMapping mapping;
   mapping.key_identifier = parse_key_identifier(key_identifier);
-  mapping.columns = mapping_json.empty() ? mapped_by_name(columns, date_order)
-                                         : mapped_by_json(segment, columns, mapping_json, date_order);
+  MappingChoices choices = parse_mapping(segment, columns, mapping_json, date_order);
+  match_by_name(segment, columns, date_order, choices);
+  // Payload order follows the key table, whatever the JSON order was.
+  std::sort(choices.mapped.begin(), choices.mapped.end(),
+            [](const MappedColumn& a, const MappedColumn& b) { return a.key < b.key; });
+  mapping.columns = std::move(choices.mapped);
   const auto& mapped = mapping.columns;
   bool email = has(mapped, Key::Email);
   bool phone = has(mapped, Key::Phone);
@@ -202,6 +242,18 @@ ExportMapping resolve_mapping(std::string_view segment, const std::vector<std::s
     }
   }
   return mapping;
+}
+
+std::string describe_mapping(const ExportMapping& mapping) {
+  Json described = Json::object();
+  for (const MappedColumn& column : mapping.columns) {
+    Json entry = {{"column", column.column_name}, {"by", column.from_mapping ? "mapping" : "name"}};
+    if (column.prehashed) entry["prehashed"] = true;
+    if (is_date_key(column.key))
+      entry["date_order"] = column.date_order == normalize::DateOrder::DayFirst ? "DMY" : "MDY";
+    described[key_spec(column.key).name] = std::move(entry);
+  }
+  return described.dump();
 }
 
 std::string unhashed_key_names(const ExportMapping& mapping) {

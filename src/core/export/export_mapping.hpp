@@ -28,6 +28,7 @@ struct MappedColumn {
   bool prehashed = false;  // already 64 lowercase hex: checked, sent as is
   // DOB, DOBM, DOBD: how a date like 04/01/1950 is read.
   normalize::DateOrder date_order = normalize::DateOrder::MonthFirst;
+  bool from_mapping = false;  // named by the mapping, not matched by the column's name
 };
 
 struct ExportMapping {
@@ -37,17 +38,24 @@ struct ExportMapping {
   std::vector<std::string> schema;
 };
 
-// `mapping_json` is empty (match columns by name, see KeySpec::column_names;
-// keys sent unhashed, EXTERN_ID and MADID, are never matched by name)
-// or an object {"EMAIL": "email_col", "FN": {"column": "first", "prehashed": true},
-// "DOB": {"column": "born", "date_order": "DMY"}, ...} with keys in any case.
-// `key_identifier` is "", "email", "phone" or "name_and_address".
-// `date_order` applies to the date columns the mapping gives no order of
-// their own. Throws InvalidArgument or UndefinedColumn naming the segment,
-// the column or key, and the fix.
+// `mapping_json` is empty or an object {"EMAIL": "email_col", "FN": {"column":
+// "first", "prehashed": true}, "DOB": {"column": "born", "date_order": "DMY"},
+// "PHONE": null, ...} with keys in any case: it chooses the column of the keys
+// it names (null: none); every other key is matched by its column's name (see
+// KeySpec::column_names; EXTERN_ID and MADID, sent unhashed, never are) among
+// the columns the mapping does not use. `key_identifier` is "", "any",
+// "email", "phone" or "name_and_address". `date_order` applies to the date
+// columns the mapping gives no order of their own. Throws InvalidArgument,
+// UndefinedColumn or AmbiguousColumn (two columns fit one key by name) naming
+// the segment, the columns or key, and the fix.
 ExportMapping resolve_mapping(std::string_view segment, const std::vector<std::string>& columns,
                               std::string_view mapping_json, std::string_view key_identifier,
                               normalize::DateOrder date_order = normalize::DateOrder::MonthFirst);
+
+// Which column feeds which key, as a JSON object in payload order:
+// {"EMAIL": {"column": "email", "by": "name"}, "DOB": {"column": "born",
+// "by": "mapping", "date_order": "DMY"}, ...}.
+std::string describe_mapping(const ExportMapping& mapping);
 
 // The mapped keys that leave unhashed, as "EXTERN_ID, MADID"; empty when none.
 std::string unhashed_key_names(const ExportMapping& mapping);
