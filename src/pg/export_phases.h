@@ -36,6 +36,7 @@ typedef enum RunStatus
 	RUN_SUCCEEDED,
 	RUN_FAILED,
 	RUN_CANCELLED,
+	RUN_INTERRUPTED,			/* stopped by a shutdown: queued again as a new run */
 } RunStatus;
 
 extern const char *run_status_name(RunStatus status);

@@ -38,6 +38,7 @@
 #include "run_records.h"
 
 volatile sig_atomic_t export_cancel_requested = false;
+volatile sig_atomic_t export_stop_intended = false;
 
 RunResources run_resources;
 
@@ -246,6 +247,13 @@ wait_for_turn(int64 run_id, ExportProgress *progress)
 		int64		running;
 		bool		queued;
 
+		if (export_cancel_requested && !export_stop_intended)
+		{
+			/* A shutdown: the run stays queued for the next start. */
+			report_outcome(progress, RUN_INTERRUPTED, "57P01",
+						   "the server shut down while the run waited for its turn; it stays queued");
+			return false;
+		}
 		if (export_cancel_requested)
 		{
 			const char *error = "export run cancelled while it waited for its turn";
@@ -389,13 +397,31 @@ run_export(int64 run_id, ExportProgress *progress)
 		restore_worker_identity();
 		release_resources();
 		sqlstate = pstrdup(unpack_sql_state(error->sqlerrcode));
-		/* The requester's statement_timeout fails the run; a cancel cancels it. */
-		status = error->sqlerrcode == ERRCODE_QUERY_CANCELED && !timed_out ? RUN_CANCELLED : RUN_FAILED;
+		/*
+		 * A stop asked for (fb_cancel_export, pg_cancel_backend) cancels the
+		 * run; a SIGTERM alone is a shutdown, which interrupts it: it is
+		 * queued again. The requester's statement_timeout fails it.
+		 */
+		if (export_cancel_requested && !export_stop_intended)
+			status = RUN_INTERRUPTED;
+		else if (error->sqlerrcode == ERRCODE_QUERY_CANCELED && !timed_out)
+			status = RUN_CANCELLED;
+		else
+			status = RUN_FAILED;
 		ereport(LOG,
 				(errmsg("connector: export run " INT64_FORMAT " %s: %s", run_id, run_status_name(status),
 						error->message)));
-		record_outcome(run_id, status, sqlstate, error->message);
-		report_outcome(progress, status, sqlstate, error->message);
+		if (status == RUN_INTERRUPTED)
+		{
+			char	   *message = record_interrupted_run(run_id);
+
+			report_outcome(progress, status, "57P01", message);
+		}
+		else
+		{
+			record_outcome(run_id, status, sqlstate, error->message);
+			report_outcome(progress, status, sqlstate, error->message);
+		}
 	}
 	PG_END_TRY();
 	active_run_id = 0;

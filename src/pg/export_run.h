@@ -24,8 +24,16 @@ typedef struct ExportProgress
 	char		hint[512];		/* of a request refused before it became a run */
 } ExportProgress;
 
-/* Set by SIGTERM or fb_cancel_export: the run stops at its next step. */
+/* Set by SIGTERM or SIGUSR2: the run stops at its next step. */
 extern volatile sig_atomic_t export_cancel_requested;
+
+/*
+ * Set by SIGUSR2, which only intentional stops send (fb_cancel_export, a
+ * dropped destination, a waiting caller cancelled): the run is cancelled. A
+ * SIGTERM alone comes from a shutdown (or pg_terminate_backend): the run is
+ * interrupted and queued again.
+ */
+extern volatile sig_atomic_t export_stop_intended;
 
 /*
  * Runs a queued (or just created) run to its end, outside any transaction,

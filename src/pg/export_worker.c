@@ -77,6 +77,14 @@ handle_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+/* Only intentional stops send it: the run is cancelled, not interrupted. */
+static void
+handle_sigusr2(SIGNAL_ARGS)
+{
+	export_stop_intended = true;
+	handle_sigterm(postgres_signal_arg);
+}
+
 static void
 apply_settings(const char *settings)
 {
@@ -177,6 +185,7 @@ connector_export_worker_main(Datum main_arg)
 	 */
 	mallopt(M_ARENA_MAX, 1);
 	pqsignal(SIGTERM, handle_sigterm);
+	pqsignal(SIGUSR2, handle_sigusr2);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(extra.database, extra.user, 0);
 	/* Dates reach the normalizers in one form, whatever the server's default. */
@@ -358,8 +367,13 @@ run_request_and_wait(const ExportRequest *request)
 	}
 	PG_CATCH();
 	{
-		/* Cancelled while waiting: the run stops too, and says so. */
-		TerminateBackgroundWorker(handle);
+		pid_t		pid;
+
+		/* Cancelled while waiting: the run is cancelled too, and says so. */
+		if (GetBackgroundWorkerPid(handle, &pid) == BGWH_STARTED)
+			kill(pid, SIGUSR2);
+		else
+			TerminateBackgroundWorker(handle);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

@@ -23,7 +23,7 @@
 #include "settings.h"
 
 static const char *const mode_names[] = {"add", "replace", "mirror"};
-static const char *const status_names[] = {"queued", "running", "succeeded", "failed", "cancelled"};
+static const char *const status_names[] = {"queued", "running", "succeeded", "failed", "cancelled", "interrupted"};
 
 const char *
 export_mode_name(ExportMode mode)
@@ -326,6 +326,38 @@ record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char 
 	end_step();
 }
 
+char *
+record_interrupted_run(int64 run_id)
+{
+	PrivilegedScope scope;
+	bool		isnull;
+	char	   *message = "interrupted by a server shutdown";
+
+	begin_step("connector: recording an interrupted run");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("WITH again AS ("
+							  "  INSERT INTO connector.runs (export_id, requested_by, mode, mapping, key_identifier,"
+							  "   audience_id, mirror_max_removal, date_order, crash_requeues)"
+							  "  SELECT export_id, requested_by, mode, mapping, key_identifier, audience_id,"
+							  "   mirror_max_removal, date_order, crash_requeues FROM connector.runs"
+							  "  WHERE run_id OPERATOR(pg_catalog.=) $1 RETURNING run_id)"
+							  " UPDATE connector.runs r SET status = 'interrupted', sqlstate = '57P01',"
+							  "  finished_at = pg_catalog.now(), error = 'interrupted by a server shutdown; queued again as run '"
+							  "  OPERATOR(pg_catalog.||) again.run_id"
+							  " FROM again WHERE r.run_id OPERATOR(pg_catalog.=) $1 RETURNING again.run_id",
+							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run_id)},
+							  NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not record the interrupted run");
+	if (SPI_processed == 1)
+		message = psprintf("interrupted by a server shutdown; queued again as run " INT64_FORMAT,
+						   DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+	leave_privileged_scope(&scope);
+	Async_Notify("connector_export",
+				 psprintf("{\"run_id\": " INT64_FORMAT ", \"status\": \"interrupted\"}", run_id));
+	end_step();
+	return message;
+}
+
 /*
  * Fails the runs that lost their worker and queues each again, carrying its
  * pinned configuration; returns how many runs are running now. A run that
@@ -340,8 +372,9 @@ recover_interrupted_runs(void)
 	bool		isnull;
 
 	if (SPI_execute_with_args("WITH lost AS ("
-							  "  UPDATE connector.runs r SET status = 'failed', finished_at = pg_catalog.now(),"
-							  "    sqlstate = '57P01', error = CASE"
+							  "  UPDATE connector.runs r SET finished_at = pg_catalog.now(), sqlstate = '57P01',"
+							  "    status = CASE WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
+							  "     THEN 'interrupted' ELSE 'failed' END, error = CASE"
 							  "     WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()"
 							  "      THEN 'interrupted by a server restart; a new run was queued'"
 							  "     WHEN r.crash_requeues OPERATOR(pg_catalog.<) $1"
@@ -453,7 +486,7 @@ stop_export_workers(const char *which, int64 id)
 							  NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.runs");
 	for (i = 0; i < SPI_processed; i++)
-		kill(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)), SIGTERM);
+		kill(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)), SIGUSR2);
 	return (int) SPI_processed;
 }
 

@@ -69,6 +69,11 @@ extern int64 record_refused_call(int64 export_id, Oid requested_by, const char *
 /* The run's end, with a NOTIFY connector_export (its own step). */
 extern void record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error);
 
+/*
+ * A run a shutdown stopped: recorded as interrupted, with a new queued run of
+ * the same configuration (its own step). Returns the message recorded.
+ */
+extern char *record_interrupted_run(int64 run_id);
 /* The sweeper's: runs that lost their worker, queued again as the rules say; how many run now. */
 extern int64 recover_interrupted_runs(void);
 

@@ -212,9 +212,9 @@ class Crash(unittest.TestCase):
             return int(wait_for(lambda: run(run_id)["status"] == "running" and run(run_id)["worker_pid"] != "0"
                                 and run(run_id)["worker_pid"], 60, f"run {run_id} to start"))
 
-        def ended(run_id):
+        def ended(run_id, status="failed"):
             wait_for_server()
-            wait_for(lambda: run(run_id)["status"] == "failed", 90, f"run {run_id} to be failed")
+            wait_for(lambda: run(run_id)["status"] == status, 90, f"run {run_id} to be {status}")
             return run(run_id)["error"]
 
         first = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
@@ -225,7 +225,8 @@ class Crash(unittest.TestCase):
         running_pid(second)
         subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/pg_ctl", "-D", DATA_DIR, "-m",
                         "immediate", "-w", "-l", SERVER_LOG, "restart"], check=True, capture_output=True)
-        self.assertIn("server restart", ended(second))
+        # A restart is no crash: the run is interrupted, not failed, and queued again.
+        self.assertIn("server restart", ended(second, "interrupted"))
         third = next_run(second)
         os.kill(running_pid(third), signal.SIGKILL)
         self.assertIn("not queued again", ended(third))
@@ -287,8 +288,9 @@ def running(pid):
 
 
 class Stopping(unittest.TestCase):
-    """Cancel, SIGTERM and shutdown stop a run within seconds, even inside the segment's own
-    query; a dead postmaster takes every connector process with it."""
+    """Cancel and shutdown stop a run within seconds, even inside the segment's own
+    query (a cancel cancels it, a shutdown interrupts it and queues it again);
+    a dead postmaster takes every connector process with it."""
 
     @classmethod
     def setUpClass(cls):
@@ -322,7 +324,28 @@ class Stopping(unittest.TestCase):
                         "-l", SERVER_LOG, "start"], check=True, capture_output=True)
         wait_for_server()
         self.assertLess(stopped, 5)
-        self.assertEqual(run(run_id)["status"], "cancelled")
+        # A shutdown is not a cancel: the run is interrupted and queued again.
+        self.assertEqual(run(run_id)["status"], "interrupted")
+        again = sql(f"SELECT run_id FROM connector.runs WHERE run_id > {run_id} AND export_id ="
+                    f" (SELECT export_id FROM connector.runs WHERE run_id = {run_id})")
+        self.assertEqual(run(run_id)["error"], f"interrupted by a server shutdown; queued again as run {again}")
+        wait_for(lambda: run(again)["status"] == "running", 60, "the run queued again to start after the restart")
+        self.assertEqual(sql(f"SELECT fb_cancel_export({again})"), "t")
+        wait_for(lambda: run(again)["status"] == "cancelled", 10, "the run queued again to be cancelled")
+
+    def test_a_waited_call_cancelled_cancels_its_run(self):
+        call = subprocess.Popen(
+            ["psql", "-X", "-q", "-At", "-d", DATABASE, "-c",
+             "SET statement_timeout = '3s'; SELECT fb_export_segment('sleepy_segment', 'meta_worker',"
+             " mode => 'add', audience_name => 'sleepy waited', wait => true)"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, err = call.communicate(timeout=60)
+        self.assertIn("statement timeout", err)
+        run_id = sql("SELECT max(r.run_id) FROM connector.runs r JOIN connector.exports e USING (export_id)"
+                     " WHERE e.audience_name = 'sleepy waited'")
+        wait_for(lambda: run(run_id)["status"] == "cancelled", 10, "the waited run to be cancelled")
+        self.assertEqual(sql(f"SELECT count(*) FROM connector.runs r JOIN connector.exports e USING (export_id)"
+                             f" WHERE e.audience_name = 'sleepy waited' AND r.status = 'queued'"), "0")
 
     def test_every_connector_process_exits_within_2_s_of_the_postmaster_dying(self):
         sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 3000, "endpoint": "/{audience_id}/users"}]})
@@ -347,7 +370,7 @@ class Stopping(unittest.TestCase):
                                         capture_output=True).returncode == 0, 30, "the server to start again")
         wait_for_server()
         self.assertLess(gone_after, 2, f"connector processes lived {gone_after:.1f} s past the postmaster")
-        wait_for(lambda: run(run_id)["status"] == "failed", 60, "the interrupted run to be recovered")
+        wait_for(lambda: run(run_id)["status"] == "interrupted", 60, "the interrupted run to be recovered")
         self.assertIn("server restart", run(run_id)["error"])
         retry = int(wait_for(lambda: sql(f"SELECT max(run_id) FROM connector.runs WHERE run_id > {run_id}"
                                          f" AND export_id = (SELECT export_id FROM connector.runs"
