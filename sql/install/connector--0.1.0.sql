@@ -272,6 +272,7 @@ CREATE TABLE connector.runs (
     date_order          text NOT NULL DEFAULT 'MDY' CHECK (date_order IN ('MDY', 'DMY')),  -- connector.date_order of the caller
     crash_requeues      integer NOT NULL DEFAULT 0,  -- earlier runs of this one that died with their worker
     session_id          bigint,
+    session_closed      boolean NOT NULL DEFAULT false,  -- replace: its session, left open, was closed since
     rows_read           bigint NOT NULL DEFAULT 0,
     rows_unchanged      bigint NOT NULL DEFAULT 0,  -- mirror: rows found in the ledger as they were
     rows_skipped        jsonb NOT NULL DEFAULT '{}',

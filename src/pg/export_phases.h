@@ -58,6 +58,10 @@ typedef struct Run
 	bool		day_first;		/* the caller's connector.date_order is DMY, pinned too */
 	int64		session_id;
 	bool		unhashed_keys_allowed;	/* by the destination's admin */
+	/* a replace session an earlier run left open on the audience (0: none) */
+	int64		open_session_id;
+	int64		open_session_run;
+	bool		replace_started;	/* this replace run may have opened its session */
 	/* what the read found */
 	int64		rows_read;
 	int64		rows_exportable;	/* rows with a key identifier: the segment's size */
@@ -133,7 +137,8 @@ extern void record_ledger(const Run *run);
 
 /* export_send.c: phases 2 and 3, the audience and the batches. */
 extern void ensure_audience(Run *run, Destination *destination);
-extern void close_interrupted_session(Run *run);
+extern void close_open_replace_session(Run *run);
+extern bool close_own_replace_session(Run *run);
 extern void send_spool(Run *run, ExportProgress *progress, ConnectorUploadOperation operation,
 					   BufFile *file, int64 rows, int64 session_id);
 

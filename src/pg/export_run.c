@@ -304,6 +304,7 @@ static void
 send_run(Run *run, Destination *destination, ExportProgress *progress)
 {
 	ensure_audience(run, destination);
+	close_open_replace_session(run);
 	if (run->mode == EXPORT_MIRROR)
 	{
 		send_spool(run, progress, CONNECTOR_UPLOAD_ADD, run_resources.spool, run->rows_kept, run->session_id);
@@ -313,7 +314,7 @@ send_run(Run *run, Destination *destination, ExportProgress *progress)
 	}
 	else if (run->mode == EXPORT_REPLACE)
 	{
-		close_interrupted_session(run);
+		run->replace_started = true;
 		send_spool(run, progress, CONNECTOR_UPLOAD_REPLACE, run_resources.spool, run->rows_kept,
 				   run->session_id);
 		record_ledger(run);
@@ -368,6 +369,12 @@ run_export(int64 run_id, ExportProgress *progress)
 		/* Positive, and room for the removal session of a mirror run. */
 		run.session_id = (run.session_id & INT64CONST(0x3FFFFFFFFFFFFFFF)) | 1;
 
+		/*
+		 * A replace of this export that ended before its last batch left the
+		 * audience with part of its rows: the ledger no longer describes it.
+		 */
+		if (find_open_replace_session(&run) == run.export_id && run.open_session_id != 0)
+			record_incomplete_replace(run.open_session_run, false);
 		read_segment(&run, progress);
 		record_read(&run);
 		check_rows_exportable(&run);
@@ -391,12 +398,6 @@ run_export(int64 run_id, ExportProgress *progress)
 		error = CopyErrorData();
 		FlushErrorState();
 		timed_out = requester_statement_timed_out();
-		/* A cancel is answered by this outcome: it must not interrupt recording it. */
-		QueryCancelPending = false;
-		AbortOutOfAnyTransaction();
-		restore_worker_identity();
-		release_resources();
-		sqlstate = pstrdup(unpack_sql_state(error->sqlerrcode));
 		/*
 		 * A stop asked for (fb_cancel_export, pg_cancel_backend) cancels the
 		 * run; a SIGTERM alone is a shutdown, which interrupts it: it is
@@ -408,6 +409,15 @@ run_export(int64 run_id, ExportProgress *progress)
 			status = RUN_CANCELLED;
 		else
 			status = RUN_FAILED;
+		/* A cancel is answered by this outcome: it must not interrupt recording it. */
+		QueryCancelPending = false;
+		AbortOutOfAnyTransaction();
+		restore_worker_identity();
+		if (status != RUN_INTERRUPTED && close_own_replace_session(&run))
+			error->message = psprintf("%s; its replace session at Meta was closed, so the audience holds the rows"
+									  " this run sent until the export runs again", error->message);
+		release_resources();
+		sqlstate = pstrdup(unpack_sql_state(error->sqlerrcode));
 		ereport(LOG,
 				(errmsg("connector: export run " INT64_FORMAT " %s: %s", run_id, run_status_name(status),
 						error->message)));

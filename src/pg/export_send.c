@@ -2,13 +2,14 @@
  * Phases 2 and 3 of an export run: the audience (checked to be in the
  * destination's ad account, or the owner's audience of that name, or created),
  * then the spooled rows in batches, several requests in flight, each outcome
- * committed as it comes. A replace run first closes the session an
- * interrupted replace left open at Meta.
+ * committed as it comes. A run first closes the replace session an earlier
+ * run left open on its audience; a replace run that stops closes its own.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "utils/builtins.h"
@@ -138,29 +139,37 @@ record_batches(const Run *run, ConnectorUploadOperation operation,
 				(errcode(MAKE_SQLSTATE(failure->sqlstate[0], failure->sqlstate[1], failure->sqlstate[2],
 									   failure->sqlstate[3], failure->sqlstate[4])),
 				 errmsg("export of segment %s to audience %s failed: %s",
-						run->segment, run->audience_id, failure->message)));
+						run->segment, run->audience_id, failure->message),
+				 failure->error_code == 2650 && failure->error_subcode == 1870145
+				 ? errhint("Meta is still applying another change or replace of audience %s, made outside"
+						   " this export (a replace that connector left open is closed by the next run first)."
+						   " Run the export again once fb_list_audiences shows operation_status_code 200 for it;"
+						   " a replace session ends by itself 90 minutes after it started.", run->audience_id)
+				 : 0));
 }
 
 /*
- * A replace run interrupted after its batch 1 leaves its session open at
- * Meta, which then refuses any other replace of the audience for 90 minutes.
- * The next replace run closes it first with one final batch (a row of the
- * new segment, which the new session keeps anyway).
+ * Sends one member of the run's spools as the final batch of a replace
+ * session (any batch_seq but 1 continues a session): Meta then ends it and the
+ * audience holds what the session received. False when the run has no member
+ * to send.
  */
-void
-close_interrupted_session(Run *run)
+static bool
+send_closing_batch(Run *run, int64 session_id)
 {
-	int64		session_id = interrupted_replace_session(run);
 	StringInfoData member;
 	ConnectorGraphConfig graph;
 	ConnectorStatus status;
-
-	if (session_id == 0)
-		return;
+	BufFile    *spools[2] = {run_resources.spool, run_resources.removals};
+	BufFile    *spool = NULL;
+	int			i;
 
 	initStringInfo(&member);
-	if (BufFileSeek(run_resources.spool, 0, 0, SEEK_SET) != 0 || !unspool_row(run_resources.spool, &member))
-		return;
+	for (i = 0; i < 2 && spool == NULL; i++)
+		if (spools[i] != NULL && BufFileSeek(spools[i], 0, 0, SEEK_SET) == 0 && unspool_row(spools[i], &member))
+			spool = spools[i];
+	if (spool == NULL)
+		return false;
 	graph = graph_config(&run_resources.credentials);
 	graph.should_abort = export_should_abort;
 	if (connector_close_replace_session(&graph, run_resources.encoder, run->audience_id, session_id,
@@ -169,9 +178,69 @@ close_interrupted_session(Run *run)
 		raise_if_cancelled();
 		raise_core_error(&status);
 	}
+	return true;
+}
+
+/*
+ * A replace run that failed, was cancelled or interrupted after its batch 1
+ * leaves its session open at Meta, which then refuses every other change of
+ * the audience (2650/1870145) for 90 minutes. The next run on the audience,
+ * of any mode, closes it first with one member of its own (which a replace
+ * keeps, an add adds anyway, and a mirror's removals take away again).
+ */
+void
+close_open_replace_session(Run *run)
+{
+	if (run->open_session_id == 0 || !send_closing_batch(run, run->open_session_id))
+		return;
+	record_incomplete_replace(run->open_session_run, true);
 	ereport(LOG,
-			(errmsg("connector: closed replace session " INT64_FORMAT " of audience %s, left open by an interrupted run",
-					session_id, run->audience_id)));
+			(errmsg("connector: closed replace session " INT64_FORMAT " of audience %s, left open by run " INT64_FORMAT,
+					run->open_session_id, run->audience_id, run->open_session_run)));
+}
+
+/*
+ * A replace run that stops before its last batch closes its own session at
+ * once (a shutdown leaves that to the next run). Best effort: true when it
+ * was closed; otherwise the next run on the audience closes it.
+ */
+bool
+close_own_replace_session(Run *run)
+{
+	MemoryContext context = CurrentMemoryContext;
+	bool		closed = false;
+
+	if (run->mode != EXPORT_REPLACE || !run->replace_started)
+		return false;
+	if (run_resources.sender != NULL)
+	{
+		connector_export_sender_free(run_resources.sender);
+		run_resources.sender = NULL;
+	}
+	export_cancel_requested = false;
+	QueryCancelPending = false;
+	PG_TRY();
+	{
+		closed = send_closing_batch(run, run->session_id);
+		if (closed)
+			record_incomplete_replace(run->run_id, true);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ereport(LOG,
+				(errmsg("connector: could not close replace session " INT64_FORMAT " of audience %s: %s",
+						run->session_id, run->audience_id, error->message),
+				 errdetail("The next run on the audience closes it first.")));
+		closed = false;
+	}
+	PG_END_TRY();
+	return closed;
 }
 
 /* Phase 3: spooled members, in batches, to the audience. */

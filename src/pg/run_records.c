@@ -222,41 +222,81 @@ record_batch_counts(int64 run_id, bool removing, int64 batches, int64 rows, int6
 }
 
 /*
- * The usersreplace session an earlier replace run of the export left open:
- * its last replace run failed or was cancelled after opening it. 0 if none.
+ * The replace session an earlier run left open on the run's audience: the
+ * last replace run of any export on the audience, when it did not succeed and
+ * its session was not closed since. Sets run->open_session_id and
+ * open_session_run (0 when none); returns the export of that run.
  */
 int64
-interrupted_replace_session(const Run *run)
+find_open_replace_session(Run *run)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(run->export_id), Int64GetDatum(run->run_id)};
+	Oid			argtypes[3] = {INT8OID, TEXTOID, INT8OID};
+	Datum		values[3];
 	bool		isnull;
-	int64		session_id = 0;
+	int64		export_id = 0;
 	PrivilegedScope scope;
 
-	begin_step("connector: looking for an interrupted replace session");
+	run->open_session_id = run->open_session_run = 0;
+	if (run->audience_id == NULL)
+		return 0;
+	values[0] = Int64GetDatum(run->export_id);
+	values[1] = CStringGetTextDatum(run->audience_id);
+	values[2] = Int64GetDatum(run->run_id);
+	begin_step("connector: looking for a replace session left open");
 	enter_privileged_scope(&scope);
-	if (SPI_execute_with_args("SELECT session_id FROM connector.runs WHERE export_id OPERATOR(pg_catalog.=) $1"
-							  " AND run_id OPERATOR(pg_catalog.<) $2 AND mode OPERATOR(pg_catalog.=) 'replace'"
-							  " ORDER BY run_id DESC LIMIT 1",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read connector.runs");
-	if (SPI_processed == 1)
+	if (SPI_execute_with_args("SELECT r.run_id, r.session_id, r.export_id FROM connector.runs r"
+							  " JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id"
+							  " WHERE e.destination_id OPERATOR(pg_catalog.=)"
+							  "  (SELECT destination_id FROM connector.exports WHERE export_id OPERATOR(pg_catalog.=) $1)"
+							  " AND r.audience_id OPERATOR(pg_catalog.=) $2 AND r.mode OPERATOR(pg_catalog.=) 'replace'"
+							  " AND r.run_id OPERATOR(pg_catalog.<>) $3 AND r.started_at IS NOT NULL"
+							  " ORDER BY r.started_at DESC LIMIT 1",
+							  3, argtypes, values, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
-		Datum		value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		HeapTuple	tuple = SPI_tuptable->vals[0];
+		int64		replace_run = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		session = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
 
-		session_id = isnull ? 0 : DatumGetInt64(value);
+		if (!isnull &&
+			SPI_execute_with_args("SELECT 1 FROM connector.runs WHERE run_id OPERATOR(pg_catalog.=) $1"
+								  " AND NOT session_closed AND status OPERATOR(pg_catalog.=)"
+								  " ANY ('{failed,cancelled,interrupted}'::pg_catalog.text[])",
+								  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(replace_run)},
+								  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			run->open_session_id = DatumGetInt64(session);
+			run->open_session_run = replace_run;
+			export_id = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 3, &isnull));
+		}
 	}
-	if (session_id != 0 &&
-		SPI_execute_with_args("SELECT 1 FROM connector.runs WHERE export_id OPERATOR(pg_catalog.=) $1"
-							  " AND session_id OPERATOR(pg_catalog.=) $2"
-							  " AND status OPERATOR(pg_catalog.=) ANY ('{failed,cancelled}'::pg_catalog.text[])",
-							  2, argtypes, (Datum[]) {Int64GetDatum(run->export_id), Int64GetDatum(session_id)},
-							  NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 0)
-		session_id = 0;			/* it ended well */
 	leave_privileged_scope(&scope);
 	end_step();
-	return session_id;
+	return export_id;
+}
+
+/*
+ * A replace session that ended before its last batch: the audience holds
+ * what the session received, which the ledger of the replace's export no
+ * longer describes, so that ledger goes (its next mirror run sends everything
+ * again). Its own step.
+ */
+void
+record_incomplete_replace(int64 replace_run, bool closed)
+{
+	PrivilegedScope scope;
+
+	begin_step("connector: recording an incomplete replace");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("WITH r AS (UPDATE connector.runs SET session_closed = $2"
+							  "  WHERE run_id OPERATOR(pg_catalog.=) $1 RETURNING export_id),"
+							  " l AS (DELETE FROM connector.ledger WHERE export_id OPERATOR(pg_catalog.=) (SELECT export_id FROM r))"
+							  " UPDATE connector.exports SET ledger_format = NULL"
+							  " WHERE export_id OPERATOR(pg_catalog.=) (SELECT export_id FROM r)",
+							  2, (Oid[]) {INT8OID, BOOLOID}, (Datum[]) {Int64GetDatum(replace_run), BoolGetDatum(closed)},
+							  NULL, false, 0) < 0)
+		elog(ERROR, "could not record the incomplete replace");
+	leave_privileged_scope(&scope);
+	end_step();
 }
 
 /*

@@ -58,8 +58,17 @@ extern void record_read(const Run *run);
 extern void record_batch_counts(int64 run_id, bool removing, int64 batches, int64 rows,
 								int64 retries, int64 received, int64 invalid);
 
-/* The replace session an earlier, interrupted replace run left open; 0 if none. */
-extern int64 interrupted_replace_session(const Run *run);
+/*
+ * The replace session an earlier run left open on the run's audience, in
+ * run->open_session_id and open_session_run (0 when none); returns the export
+ * of the run that left it (its own step).
+ */
+extern int64 find_open_replace_session(Run *run);
+/*
+ * A replace that ended before its last batch (its session closed now, or
+ * still open): the ledger of its export is forgotten (its own step).
+ */
+extern void record_incomplete_replace(int64 replace_run, bool closed);
 
 /*
  * A call of the export's owner that failed its checks, recorded as a failed

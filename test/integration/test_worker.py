@@ -175,6 +175,74 @@ class OneRunAtATime(unittest.TestCase):
         self.assertGreaterEqual(started_b, finished_a)
 
 
+class ReplaceSessionsLeftOpen(unittest.TestCase):
+    """A replace that stops before its last batch leaves its session open at
+    Meta, which refuses every other change of the audience (2650/1870145) for
+    90 minutes: a cancelled replace closes it at once, and the next run of any
+    mode closes one a failed replace could not."""
+
+    def tearDown(self):
+        sim("/_sim/faults", method="DELETE")
+
+    def replace_sessions(self, audience):
+        return [s for s in sim(f"/_sim/sessions?audience_id={audience}")["sessions"] if s["kind"] == "replace"]
+
+    def ledger_chunks(self, run_id):
+        return sql(f"SELECT count(*) FROM connector.ledger WHERE export_id ="
+                   f" (SELECT export_id FROM connector.runs WHERE run_id = {run_id})")
+
+    def test_a_cancelled_replace_closes_its_session_and_the_next_add_run_is_not_refused(self):
+        first = int(sql("SET connector.batch_size = 2000;"
+                        "SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'replace',"
+                        " audience_name => 'replace cancelled', wait => true)"))
+        audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {first}")
+        self.assertNotEqual(self.ledger_chunks(first), "0")
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 1500, "endpoint": "/{audience_id}/usersreplace"}]})
+        run_id = int(sql("SET connector.batch_size = 2000; SET connector.max_parallel_requests = 1;"
+                         "SELECT fb_export_segment('worker_segment', 'meta_worker', audience_name => 'replace cancelled')"))
+        wait_for(lambda: int(sql(f"SELECT batches FROM connector.runs WHERE run_id = {run_id}")) >= 2, 60,
+                 "the replace to be past its first batch")
+        self.assertEqual(sql(f"SELECT fb_cancel_export({run_id})"), "t")
+        wait_for(lambda: run(run_id)["status"] == "cancelled", 30, "the replace to be cancelled")
+        sim("/_sim/faults", method="DELETE")
+        self.assertIn("its replace session at Meta was closed", run(run_id)["error"])
+        self.assertEqual([s["outcome"] for s in self.replace_sessions(audience)], ["finished", "finished"])
+        # The audience holds part of the replace: the export's ledger no longer describes it.
+        self.assertEqual(self.ledger_chunks(run_id), "0")
+        after = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+                        " audience_name => 'replace cancelled', wait => true)"))
+        self.assertEqual(sql(f"SELECT status, retries FROM connector.runs WHERE run_id = {after}"), "succeeded|0")
+        audience_holds_exactly(self, audience, "worker_segment")
+
+    def test_the_next_run_of_any_mode_closes_a_session_a_failed_replace_left_open(self):
+        first = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'replace',"
+                        " audience_name => 'replace failed', wait => true)"))
+        audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {first}")
+        # Batch 1 reaches Meta but its answer is lost (never resent: the run
+        # fails), and closing the session fails too: it stays open.
+        sim("/_sim/config", {"faults": [
+            {"kind": "drop_after", "count": 1, "endpoint": "/{audience_id}/usersreplace"},
+            {"kind": "server_error", "code": 2, "count": 10, "endpoint": "/{audience_id}/usersreplace"}]})
+        with self.assertRaises(SqlError):
+            sql("SET connector.retry_base_delay = '20ms';"
+                "SELECT fb_export_segment('worker_segment', 'meta_worker', audience_name => 'replace failed',"
+                " wait => true)")
+        sim("/_sim/faults", method="DELETE")
+        failed = sql("SELECT max(r.run_id) FROM connector.runs r JOIN connector.exports e USING (export_id)"
+                     " WHERE e.audience_name = 'replace failed'")
+        self.assertEqual(sql(f"SELECT status, session_closed FROM connector.runs WHERE run_id = {failed}"),
+                         "failed|f")
+        self.assertEqual(self.replace_sessions(audience)[-1]["outcome"], "open")
+        # An add run would get 2650/1870145 for 90 minutes; it closes the session first.
+        after = int(sql("SELECT fb_export_segment('worker_segment', 'meta_worker', mode => 'add',"
+                        " audience_name => 'replace failed', wait => true)"))
+        self.assertEqual(sql(f"SELECT status, retries FROM connector.runs WHERE run_id = {after}"), "succeeded|0")
+        self.assertEqual(self.replace_sessions(audience)[-1]["outcome"], "finished")
+        self.assertEqual(sql(f"SELECT session_closed FROM connector.runs WHERE run_id = {failed}"), "t")
+        self.assertEqual(self.ledger_chunks(failed), "0")
+        audience_holds_exactly(self, audience, "worker_segment")
+
+
 class Crash(unittest.TestCase):
     def tearDown(self):
         sim("/_sim/faults", method="DELETE")
