@@ -150,6 +150,20 @@ handle_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+/*
+ * The postmaster's word that the sweeper started or stopped (bgw_notify_pid).
+ * A worker without a database connection would otherwise not wake for it,
+ * and a run queued while a sweeper ran would wait for the safety net.
+ */
+static void
+handle_sigusr1(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
 static bool
 start_sweeper(BackgroundWorkerHandle **handle)
 {
@@ -175,6 +189,7 @@ connector_launcher_main(Datum main_arg)
 
 	pqsignal(SIGTERM, handle_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGUSR1, handle_sigusr1);
 	BackgroundWorkerUnblockSignals();
 	shared->launcher_procno = MyProc->pgprocno;
 	ereport(LOG, (errmsg("connector launcher started for database \"%s\"", connector_database)));

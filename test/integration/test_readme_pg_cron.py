@@ -309,5 +309,27 @@ class ReadmePgCronRecipe(unittest.TestCase):
         self.assert_the_export_ran(cluster, job_id, status, message)
 
 
+class QueuedAtStartUp(unittest.TestCase):
+    """An @reboot job queues its run while connector's launcher has its first
+    sweeper going: the sweeper's end must wake the launcher, or the run waits
+    for the launcher's one-minute safety net (it did: 60.1 s every time)."""
+
+    def test_a_run_queued_at_start_up_starts_at_once(self):
+        add_sim_token(TOKEN)
+        cluster = Cluster(self.addCleanup, conf=lines(recipe("postgresql.conf")))
+        cluster.sql(SITE)
+        cluster.sql(recipe("as a superuser"))
+        self.addCleanup(unschedule, cluster)
+        at_reboot, count = re.subn(r"(cron\.schedule\(\s*'[^']*'\s*,\s*)'[^']*'", r"\1'@reboot'",
+                                   recipe("as the analyst"))
+        self.assertEqual(count, 1)
+        cluster.sql(at_reboot, user=ANALYST)
+        cluster.pg_ctl("restart")
+        waited = cluster.wait_for("SELECT coalesce(extract(epoch FROM started_at - queued_at)::text, '')"
+                                  " FROM connector.runs", lambda output: output != "",
+                                  "the run queued at start-up to start", RUN_WAIT_SECONDS)
+        self.assertLess(float(waited), 20, cluster.log_tail())
+
+
 if __name__ == "__main__":
     unittest.main()
