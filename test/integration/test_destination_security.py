@@ -4,8 +4,10 @@ all start with EAAintegration so that scripts/test.sh can search the server
 log for them afterwards."""
 
 import os
+import re
 import subprocess
 import tempfile
+import textwrap
 import time
 import unittest
 
@@ -221,6 +223,59 @@ class Logging(unittest.TestCase):
         with self.assertRaises(SqlError) as raised:
             psql(f"SELECT fb_create_destination('debug_logged', '{ACCOUNT}', '{GOOD_TOKEN}', consent => true);")
         self.assertNotIn(GOOD_TOKEN, raised.exception.output)
+
+
+class TokenFileRecipe(unittest.TestCase):
+    """The README's way to give a token without SQL text, run as written."""
+
+    def readme_block(self):
+        with open(os.path.join(REPO, "README.md")) as readme:
+            blocks = re.findall(r"```sh\n(.*?)```", readme.read(), re.S)
+        recipe = [block for block in blocks if "token_file" in block and "install -d" in block]
+        self.assertEqual(len(recipe), 1, "the README has one token-file recipe")
+        return textwrap.dedent(recipe[0])
+
+    def test_the_readme_recipe_works_as_written_on_a_folder_that_does_not_exist_yet(self):
+        root = tempfile.mkdtemp(prefix="connector-recipe-")
+        os.chmod(root, 0o755)  # as /etc: anyone may pass through
+        folder = os.path.join(root, "etc-connector")  # absent, as /etc/connector on a new server
+        script = (self.readme_block().replace("/etc/connector", folder)
+                  .replace("'meta_main'", "'readme_recipe'").replace("act_1234567890", ACCOUNT))
+        try:
+            completed = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
+                                       env={**os.environ, "META_TOKEN": GOOD_TOKEN,
+                                            "PGDATABASE": "connector_integration"},
+                                       capture_output=True, text=True, timeout=60)
+            self.assertEqual(completed.returncode, 0, completed.stderr)
+            self.assertEqual(os.listdir(folder), [])  # the token file is gone
+            self.assertEqual(oct(os.stat(folder).st_mode & 0o777), "0o700")
+            self.assertEqual(psql("SELECT status FROM fb_destinations WHERE name = 'readme_recipe'"), "ok")
+            psql("SELECT count(*) FROM fb_list_audiences('readme_recipe')")
+        finally:
+            subprocess.run(["rm", "-rf", root], check=True)
+
+    def test_an_admin_reads_a_token_file_only_with_pg_read_server_files(self):
+        directory = tempfile.mkdtemp(prefix="connector-token-")
+        path = os.path.join(directory, "admin.token")
+        with open(path, "w") as token_file:
+            token_file.write(GOOD_TOKEN + "\n")
+        give_to_postgres(directory, 0o700)
+        give_to_postgres(path, 0o600)
+        psql("DROP ROLE IF EXISTS recipe_admin; CREATE ROLE recipe_admin LOGIN IN ROLE connector_admin;")
+        create = (f"SELECT fb_create_destination('admin_file', '{ACCOUNT}', NULL, consent => true,"
+                  f" token_file => '{path}')")
+        try:
+            with self.assertRaises(SqlError) as raised:
+                psql(create, user="recipe_admin")
+            self.assertEqual(raised.exception.sqlstate, "42501")
+            self.assertIn("pg_read_server_files", raised.exception.output)
+            psql("GRANT pg_read_server_files TO recipe_admin;")
+            psql(create, user="recipe_admin")
+            self.assertEqual(psql("SELECT status FROM fb_destinations WHERE name = 'admin_file'"), "ok")
+        finally:
+            subprocess.run(["rm", "-rf", directory], check=True)
+            psql("SELECT fb_drop_destination(name) FROM fb_destinations WHERE name = 'admin_file';"
+                 "DROP OWNED BY recipe_admin; DROP ROLE recipe_admin;")
 
 
 if __name__ == "__main__":
