@@ -1,6 +1,6 @@
 /*
- * The records of exports and their runs (export_records.c, run_records.c):
- * every statement on connector.exports and connector.runs.
+ * The records of exports and their runs (export_records.c, run_records.c,
+ * run_queue.c): every statement on connector.exports and connector.runs.
  */
 #ifndef CONNECTOR_RUN_RECORDS_H
 #define CONNECTOR_RUN_RECORDS_H
@@ -41,13 +41,6 @@ extern void record_ledger_format(int64 export_id, const char *format);
 
 /* run_records.c */
 
-/*
- * The run's export and a hash of its audience id (0 when not known yet), and
- * a run of either that is running now (0 when none); false when the run is no
- * longer queued (in the caller's step).
- */
-extern bool read_run_turn(int64 run_id, int64 *export_id, int64 *audience_id, int64 *running);
-
 /* Loads the run as it was queued and marks it running; false when it is no longer queued. */
 extern bool start_run(int64 run_id, Run *run);
 
@@ -77,6 +70,15 @@ extern void record_incomplete_replace(int64 replace_run, bool closed);
 extern int64 record_refused_call(int64 export_id, Oid requested_by, const char *sqlstate, const char *error);
 /* The run's end, with a NOTIFY connector_export (its own step). */
 extern void record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error);
+
+/* run_queue.c */
+
+/*
+ * The run's export and a hash of its audience id (0 when not known yet), and
+ * a run of either that is running now (0 when none); false when the run is no
+ * longer queued (in the caller's step).
+ */
+extern bool read_run_turn(int64 run_id, int64 *export_id, int64 *audience_id, int64 *running);
 
 /*
  * A run a shutdown stopped: recorded as interrupted, with a new queued run of
