@@ -36,6 +36,17 @@ def create_destination(name, extra="", url=None):
                   f"consent => true{extra});")
 
 
+def token_file_of_the_server(name):
+    """A file holding GOOD_TOKEN that only the server's OS user reads; its folder and path."""
+    directory = tempfile.mkdtemp(prefix="connector-token-")
+    path = os.path.join(directory, name)
+    with open(path, "w") as token_file:
+        token_file.write(GOOD_TOKEN + "\n")
+    give_to_postgres(directory, 0o700)
+    give_to_postgres(path, 0o600)
+    return directory, path
+
+
 class PgDump(unittest.TestCase):
     def test_dump_holds_the_destination_but_only_ciphertext(self):
         create_destination("dump_check")
@@ -200,12 +211,7 @@ class DropWithAudiences(unittest.TestCase):
 
 class Logging(unittest.TestCase):
     def test_token_from_a_file_never_reaches_sql_text(self):
-        directory = tempfile.mkdtemp(prefix="connector-token-")
-        path = os.path.join(directory, "meta_main.token")
-        with open(path, "w") as token_file:
-            token_file.write(GOOD_TOKEN + "\n")
-        give_to_postgres(directory, 0o700)
-        give_to_postgres(path, 0o600)
+        directory, path = token_file_of_the_server("meta_main.token")
         try:
             psql(f"SELECT fb_create_destination('from_file', '{ACCOUNT}', NULL, consent => true,"
                  f" token_file => '{path}');"
@@ -255,12 +261,7 @@ class TokenFileRecipe(unittest.TestCase):
             subprocess.run(["rm", "-rf", root], check=True)
 
     def test_an_admin_reads_a_token_file_only_with_pg_read_server_files(self):
-        directory = tempfile.mkdtemp(prefix="connector-token-")
-        path = os.path.join(directory, "admin.token")
-        with open(path, "w") as token_file:
-            token_file.write(GOOD_TOKEN + "\n")
-        give_to_postgres(directory, 0o700)
-        give_to_postgres(path, 0o600)
+        directory, path = token_file_of_the_server("admin.token")
         psql("DROP ROLE IF EXISTS recipe_admin; CREATE ROLE recipe_admin LOGIN IN ROLE connector_admin;")
         create = (f"SELECT fb_create_destination('admin_file', '{ACCOUNT}', NULL, consent => true,"
                   f" token_file => '{path}')")
