@@ -238,9 +238,11 @@ find_busy_run(int64 export_id, const char *destination, const char *audience_id,
 	MemoryContext context = CurrentMemoryContext;
 	PrivilegedScope scope;
 	int64		run_id = 0;
-	Datum		values[3] = {Int64GetDatum(export_id), CStringGetTextDatum(destination),
-	audience_id != NULL ? CStringGetTextDatum(audience_id) : (Datum) 0};
-	char		nulls[3] = {' ', ' ', audience_id != NULL ? ' ' : 'n'};
+	Oid			caller = GetUserId();
+	Datum		values[5] = {Int64GetDatum(export_id), CStringGetTextDatum(destination),
+		audience_id != NULL ? CStringGetTextDatum(audience_id) : (Datum) 0, ObjectIdGetDatum(caller),
+	BoolGetDatum(is_destination_admin(caller))};
+	char		nulls[5] = {' ', ' ', audience_id != NULL ? ' ' : 'n', ' ', ' '};
 
 	SPI_connect();
 	enter_privileged_scope(&scope);
@@ -250,8 +252,10 @@ find_busy_run(int64 export_id, const char *destination, const char *audience_id,
 							  " WHERE r.status OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
 							  " AND (r.export_id OPERATOR(pg_catalog.=) $1"
 							  "  OR (d.name OPERATOR(pg_catalog.=) $2 AND r.audience_id OPERATOR(pg_catalog.=) $3))"
+							  /* Another role's runs are none of the caller's business. */
+							  " AND ($5 OR pg_catalog.pg_has_role($4, e.owner::pg_catalog.oid, 'USAGE'))"
 							  " ORDER BY r.status OPERATOR(pg_catalog.=) 'running' DESC, r.run_id LIMIT 1",
-							  3, (Oid[]) {INT8OID, TEXTOID, TEXTOID}, values, nulls, true, 1) != SPI_OK_SELECT)
+							  5, (Oid[]) {INT8OID, TEXTOID, TEXTOID, OIDOID, BOOLOID}, values, nulls, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read connector.runs");
 	if (SPI_processed == 1)
 	{

@@ -228,6 +228,12 @@ class IfRunning(unittest.TestCase):
         self.assertEqual(raised.exception.sqlstate, "55006")
         self.assertIn(f"run {going} of segment saved.names or of its audience is already running",
                       raised.exception.message)
+        # Another exporter learns nothing of this role's runs: naming the audience is refused as ever.
+        with self.assertRaises(SqlError) as raised:
+            export(f"'saved.names', 'meta_saved', audience_name => 'not busy for me',"
+                   f" audience_id => '{audience_of(going)}', if_running => 'error'", user=OTHER)
+        self.assertEqual(raised.exception.sqlstate, "42501")
+        self.assertNotIn(str(going), raised.exception.output)
         self.assertEqual(export("'saved.names', 'meta_saved', audience_name => 'busy', if_running => 'skip'"), "")
         export_id = sql(f"SELECT export_id FROM connector.runs WHERE run_id = {going}")
         self.assertEqual(sql(f"SELECT fb_run_export({export_id}, if_running => 'skip')", user=ANALYST), "")
