@@ -233,7 +233,7 @@ class IfRunning(unittest.TestCase):
             export(f"'saved.names', 'meta_saved', audience_name => 'not busy for me',"
                    f" audience_id => '{audience_of(going)}', if_running => 'error'", user=OTHER)
         self.assertEqual(raised.exception.sqlstate, "42501")
-        self.assertNotIn(str(going), raised.exception.output)
+        self.assertNotIn(f"run {going}", raised.exception.output)
         self.assertEqual(export("'saved.names', 'meta_saved', audience_name => 'busy', if_running => 'skip'"), "")
         export_id = sql(f"SELECT export_id FROM connector.runs WHERE run_id = {going}")
         self.assertEqual(sql(f"SELECT fb_run_export({export_id}, if_running => 'skip')", user=ANALYST), "")
