@@ -345,6 +345,12 @@ COMMENT ON FUNCTION fb_run_export(bigint, boolean, text) IS
     'Runs a saved export (fb_exports) exactly as saved; wait and if_running as in '
     'fb_export_segment. Returns the run id (NULL when skipped).';
 
+CREATE FUNCTION fb_drop_export(export_id bigint) RETURNS void
+    AS 'MODULE_PATHNAME', 'fb_drop_export'
+    LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION fb_drop_export(bigint) IS
+    'Forgets a saved export with its runs and its ledger; its audience stays at Meta.';
+
 CREATE FUNCTION fb_cancel_export(run_id bigint) RETURNS boolean
     AS 'MODULE_PATHNAME', 'fb_cancel_export'
     LANGUAGE C VOLATILE STRICT;
@@ -376,10 +382,38 @@ WHERE pg_catalog.pg_has_role('connector_admin', 'USAGE')
    OR pg_catalog.pg_has_role(r.requested_by::pg_catalog.oid, 'USAGE');
 COMMENT ON VIEW fb_export_runs IS 'Export runs: progress, counts and outcome.';
 
+-- One row per saved export for a monitoring system to poll: when it last
+-- succeeded, how many runs failed since, and the last of their errors.
+CREATE VIEW fb_export_health WITH (security_barrier) AS
+SELECT e.export_id, e.segment, d.name AS destination, e.audience_name, e.mode, e.owner::text AS owner,
+       s.finished_at AS last_success,
+       (SELECT pg_catalog.count(*) FROM connector.runs f
+        WHERE f.export_id OPERATOR(pg_catalog.=) e.export_id AND f.status OPERATOR(pg_catalog.=) 'failed'
+          AND f.run_id OPERATOR(pg_catalog.>) COALESCE(s.run_id, 0)) AS consecutive_failures,
+       f.finished_at AS last_failure, f.error AS last_error, f.sqlstate AS last_sqlstate,
+       (SELECT pg_catalog.count(*) FROM connector.runs q
+        WHERE q.export_id OPERATOR(pg_catalog.=) e.export_id
+          AND q.status OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])) AS runs_going
+FROM connector.exports e
+JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id
+LEFT JOIN LATERAL (SELECT r.run_id, r.finished_at FROM connector.runs r
+                   WHERE r.export_id OPERATOR(pg_catalog.=) e.export_id AND r.status OPERATOR(pg_catalog.=) 'succeeded'
+                   ORDER BY r.run_id DESC LIMIT 1) s ON true
+LEFT JOIN LATERAL (SELECT r.finished_at, r.error, r.sqlstate FROM connector.runs r
+                   WHERE r.export_id OPERATOR(pg_catalog.=) e.export_id AND r.status OPERATOR(pg_catalog.=) 'failed'
+                     AND r.run_id OPERATOR(pg_catalog.>) COALESCE(s.run_id, 0)
+                   ORDER BY r.run_id DESC LIMIT 1) f ON true
+WHERE pg_catalog.pg_has_role('connector_admin', 'USAGE')
+   OR pg_catalog.pg_has_role(e.owner::pg_catalog.oid, 'USAGE');
+COMMENT ON VIEW fb_export_health IS
+    'Per saved export: the last success, the failed runs since (consecutive_failures) and the last error.';
+
 REVOKE ALL ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean, text),
-                       fb_run_export(bigint, boolean, text), fb_cancel_export(bigint)
+                       fb_run_export(bigint, boolean, text), fb_cancel_export(bigint),
+                       fb_drop_export(bigint)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean, text),
-                          fb_run_export(bigint, boolean, text), fb_cancel_export(bigint)
+                          fb_run_export(bigint, boolean, text), fb_cancel_export(bigint),
+                          fb_drop_export(bigint)
     TO connector_admin, connector_exporter;
-GRANT SELECT ON fb_exports, fb_export_runs TO connector_admin, connector_exporter;
+GRANT SELECT ON fb_exports, fb_export_runs, fb_export_health TO connector_admin, connector_exporter;

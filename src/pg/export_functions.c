@@ -28,6 +28,7 @@
 CONNECTOR_SQL_FUNCTION(fb_export_segment);
 CONNECTOR_SQL_FUNCTION(fb_run_export);
 CONNECTOR_SQL_FUNCTION(fb_cancel_export);
+CONNECTOR_SQL_FUNCTION(fb_drop_export);
 
 /* What a call does when a run of the export or of its audience is queued or running. */
 typedef enum IfRunning
@@ -320,4 +321,22 @@ Datum
 fb_cancel_export(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(cancel_run(PG_GETARG_INT64(0)));
+}
+
+/*
+ * fb_drop_export(export_id): the saved export goes, with its runs and its
+ * ledger (its owner, or an admin); its audience stays at Meta.
+ */
+Datum
+fb_drop_export(PG_FUNCTION_ARGS)
+{
+	SavedExport saved;
+
+	if (!load_saved_export(PG_GETARG_INT64(0), NULL, NULL, NULL, &saved))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("export " INT64_FORMAT " does not exist", PG_GETARG_INT64(0)),
+				 errhint("SELECT export_id, segment, destination FROM fb_exports; shows the exports you may drop.")));
+	drop_saved_export(&saved);
+	PG_RETURN_VOID();
 }

@@ -269,6 +269,56 @@ find_busy_run(int64 export_id, const char *destination, const char *audience_id,
 	return run_id;
 }
 
+void
+drop_saved_export(const SavedExport *saved)
+{
+	PrivilegedScope scope;
+	bool		isnull;
+	int64		runs;
+	Datum		id = Int64GetDatum(saved->export_id);
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	/* The export is locked first: no run can be queued for it meanwhile. */
+	if (SPI_execute_with_args("SELECT FROM connector.exports WHERE export_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+							  1, (Oid[]) {INT8OID}, &id, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock connector.exports");
+	if (SPI_execute_with_args("SELECT run_id, status FROM connector.runs WHERE export_id OPERATOR(pg_catalog.=) $1"
+							  " AND status OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])"
+							  " ORDER BY run_id LIMIT 1",
+							  1, (Oid[]) {INT8OID}, &id, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	if (SPI_processed == 1)
+	{
+		char	   *run_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("export " INT64_FORMAT " has run %s %s", saved->export_id, run_id,
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errhint("Cancel it first: SELECT fb_cancel_export(%s);", run_id)));
+	}
+	if (SPI_execute_with_args("WITH gone AS (DELETE FROM connector.exports WHERE export_id OPERATOR(pg_catalog.=) $1)"
+							  " SELECT pg_catalog.count(*) FROM connector.runs WHERE export_id OPERATOR(pg_catalog.=) $1",
+							  1, (Oid[]) {INT8OID}, &id, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not delete from connector.exports");
+	runs = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	if (saved->audience_id != NULL)
+		ereport(NOTICE,
+				(errmsg("export " INT64_FORMAT " of segment %s is forgotten with its " INT64_FORMAT " runs and its ledger;"
+						" audience %s stays at Meta with its members", saved->export_id, saved->segment, runs,
+						saved->audience_id),
+				 errhint("fb_list_audiences('%s') shows it; delete it at Meta if it is no longer wanted. A pg_cron job"
+						 " that runs this export fails from now on: remove it with cron.unschedule.",
+						 saved->destination)));
+	else
+		ereport(NOTICE,
+				(errmsg("export " INT64_FORMAT " of segment %s is forgotten with its " INT64_FORMAT " runs;"
+						" it had no audience at Meta yet", saved->export_id, saved->segment, runs)));
+}
+
 /* One role cannot fill the queue that every exporter shares. */
 void
 require_room_in_queue(Oid role)

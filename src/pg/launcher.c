@@ -23,6 +23,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "launcher.h"
@@ -36,6 +37,7 @@ typedef struct LauncherShared
 {
 	int			launcher_procno;	/* -1 while no launcher runs */
 	pg_atomic_uint32 wake_pending;
+	pg_atomic_uint64 history_pruned_at; /* TimestampTz of the last pruning; 0: not since start */
 } LauncherShared;
 
 static LauncherShared *shared = NULL;
@@ -66,6 +68,7 @@ attach_shared_memory(void)
 	{
 		shared->launcher_procno = -1;
 		pg_atomic_init_u32(&shared->wake_pending, 0);
+		pg_atomic_init_u64(&shared->history_pruned_at, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -127,6 +130,20 @@ wake_launcher(void)
 		if (procno >= 0)
 			SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 	}
+}
+
+bool
+claim_daily_history_pruning(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		last;
+
+	if (shared == NULL)
+		return false;
+	last = pg_atomic_read_u64(&shared->history_pruned_at);
+	if (last != 0 && !TimestampDifferenceExceeds((TimestampTz) last, now, 24 * 60 * 60 * 1000))
+		return false;
+	return pg_atomic_compare_exchange_u64(&shared->history_pruned_at, &last, (uint64) now);
 }
 
 void

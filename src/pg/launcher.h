@@ -20,4 +20,10 @@ extern void wake_launcher_at_commit(void);
 /* An export worker ended: its slot is free for the next queued run. */
 extern void wake_launcher(void);
 
+/*
+ * True once a day (and at the first sweep after the server starts): the
+ * caller prunes the run history then.
+ */
+extern bool claim_daily_history_pruning(void);
+
 #endif							/* CONNECTOR_LAUNCHER_H */

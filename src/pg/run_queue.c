@@ -279,3 +279,20 @@ cancel_run(int64 run_id)
 	SPI_finish();
 	return changed;
 }
+
+void
+prune_run_history(int minutes)
+{
+	if (SPI_execute_with_args("DELETE FROM connector.runs r"
+							  " WHERE r.finished_at OPERATOR(pg_catalog.<) pg_catalog.now()"
+							  "  OPERATOR(pg_catalog.-) pg_catalog.make_interval(mins => $1)"
+							  " AND r.status OPERATOR(pg_catalog.<>) ALL ('{queued,running}'::pg_catalog.text[])"
+							  " AND r.run_id OPERATOR(pg_catalog.<>) (SELECT pg_catalog.max(l.run_id) FROM connector.runs l"
+							  "  WHERE l.export_id OPERATOR(pg_catalog.=) r.export_id)",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(minutes)}, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not prune connector.runs");
+	if (SPI_processed > 0)
+		ereport(LOG,
+				(errmsg("connector: deleted " UINT64_FORMAT " export runs older than connector.run_history",
+						(uint64) SPI_processed)));
+}

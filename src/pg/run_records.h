@@ -21,6 +21,11 @@ extern int64 save_export_request(const ExportRequest *request);
 extern bool load_saved_export(int64 export_id, const char *segment, const char *destination,
 							  const char *audience_name, SavedExport *saved);
 /*
+ * Deletes a saved export with its runs and its ledger (refused while a run of
+ * it is queued or running); says what stays at Meta.
+ */
+extern void drop_saved_export(const SavedExport *saved);
+/*
  * A queued or running run of the export or of the audience (0 when none),
  * and its status.
  */
@@ -90,6 +95,12 @@ extern int64 recover_interrupted_runs(void);
 
 /* The sweeper's: claims up to room queued runs, taking turns between roles; how many. */
 extern int	claim_queued_runs(int64 room, int64 **run_ids);
+
+/*
+ * The sweeper's, once a day: deletes the finished runs older than `minutes`,
+ * except the last run of each export (in the caller's step).
+ */
+extern void prune_run_history(int minutes);
 
 /* fb_cancel_export: true when the run was still queued or running. */
 extern bool cancel_run(int64 run_id);

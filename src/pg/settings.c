@@ -29,6 +29,7 @@ int			connector_max_profiles_per_export = 10000000;
 char	   *connector_database = NULL;
 int			connector_max_concurrent_runs = 2;
 int			connector_max_crash_requeues = 1;
+int			connector_run_history_minutes = 90 * 24 * 60;
 int			connector_max_queued_runs_per_role = 20;
 double		connector_mirror_max_removal = 0.5;
 int			connector_date_order = DATE_ORDER_MDY;
@@ -205,6 +206,15 @@ define_settings(void)
 							20, 1, 100000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("connector.run_history",
+							"How long finished export runs are kept; the background worker deletes older ones once a day.",
+							"The last run of every export is always kept. -1 keeps every run.",
+							&connector_run_history_minutes,
+							90 * 24 * 60, -1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("connector.max_crash_requeues",

@@ -19,6 +19,7 @@ extern char *connector_database;
 extern int	connector_max_concurrent_runs;
 extern int	connector_max_crash_requeues;
 extern int	connector_max_queued_runs_per_role;
+extern int	connector_run_history_minutes;	/* -1: keep every run */
 extern double connector_mirror_max_removal;
 
 /* connector.date_order: how exports read a date like 04/01/1950. */

@@ -3,7 +3,8 @@
  * connector.database whenever there may be work. It fails (and queues again,
  * as the rules in run_records.c say) the runs that lost their worker, claims
  * queued runs in turns between roles up to connector.max_concurrent_runs and
- * starts one export worker for each, then exits.
+ * starts one export worker for each; once a day it deletes the runs older
+ * than connector.run_history. Then it exits.
  */
 #include "postgres.h"
 
@@ -17,6 +18,7 @@
 #include "utils/snapmgr.h"
 
 #include "export_worker.h"
+#include "launcher.h"
 #include "run_records.h"
 #include "settings.h"
 
@@ -56,6 +58,8 @@ connector_sweeper_main(Datum main_arg)
 		claimed = claim_queued_runs(connector_max_concurrent_runs - running, &run_ids);
 		for (i = 0; i < claimed; i++)
 			start_export_worker(run_ids[i]);
+		if (connector_run_history_minutes >= 0 && claim_daily_history_pruning())
+			prune_run_history(connector_run_history_minutes);
 	}
 	SPI_finish();
 	PopActiveSnapshot();

@@ -438,7 +438,7 @@ TEST(Keys, TheReadmeListsEveryColumnNameMatchedAutomatically) {
   text << file.rdbuf();
   std::string readme = text.str();
   // The paragraph of the mapping, its line breaks undone.
-  std::size_t start = readme.find("columns are matched by name");
+  std::size_t start = readme.find("is matched by its column's name");
   ASSERT_NE(start, std::string::npos);
   std::string paragraph = readme.substr(start, readme.find("\n- **", start) - start);
   for (std::size_t i = 0; i < key_count; ++i) {
