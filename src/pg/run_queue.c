@@ -284,8 +284,8 @@ void
 prune_run_history(int minutes)
 {
 	if (SPI_execute_with_args("DELETE FROM connector.runs r"
-							  " WHERE r.finished_at OPERATOR(pg_catalog.<) pg_catalog.now()"
-							  "  OPERATOR(pg_catalog.-) pg_catalog.make_interval(mins => $1)"
+							  " WHERE r.finished_at OPERATOR(pg_catalog.<) (pg_catalog.now()"
+							  "  OPERATOR(pg_catalog.-) pg_catalog.make_interval(mins => $1))"
 							  " AND r.status OPERATOR(pg_catalog.<>) ALL ('{queued,running}'::pg_catalog.text[])"
 							  " AND r.run_id OPERATOR(pg_catalog.<>) (SELECT pg_catalog.max(l.run_id) FROM connector.runs l"
 							  "  WHERE l.export_id OPERATOR(pg_catalog.=) r.export_id)",
