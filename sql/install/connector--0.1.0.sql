@@ -282,6 +282,13 @@ CREATE TABLE connector.runs (
     retries             integer NOT NULL DEFAULT 0,
     num_received        bigint NOT NULL DEFAULT 0,
     num_invalid_entries bigint NOT NULL DEFAULT 0,
+    -- The audience as Meta reported it once the run had sent everything (NULL: not read).
+    audience_size_lower   bigint,
+    audience_size_upper   bigint,
+    operation_status_code integer,
+    operation_status      text,
+    delivery_status_code  integer,
+    delivery_status       text,
     queued_at           timestamptz NOT NULL DEFAULT pg_catalog.now(),
     started_at          timestamptz,
     finished_at         timestamptz,
@@ -370,14 +377,38 @@ WHERE pg_catalog.pg_has_role('connector_admin', 'USAGE')
    OR pg_catalog.pg_has_role(e.owner::pg_catalog.oid, 'USAGE');
 COMMENT ON VIEW fb_exports IS 'Saved export configurations with their last run.';
 
+-- The live progress of the runs going now (with shared_preload_libraries):
+-- only those of roles the caller has the privileges of, every one for an admin.
+CREATE FUNCTION connector.run_progress()
+    RETURNS TABLE (run_id bigint, phase text, rows_done bigint, rows_total bigint, phase_started timestamptz)
+    AS 'MODULE_PATHNAME', 'connector_run_progress'
+    LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION connector.run_progress() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION connector.run_progress() TO connector_admin, connector_exporter;
+
 CREATE VIEW fb_export_runs WITH (security_barrier) AS
 SELECT r.run_id, e.segment, d.name AS destination, r.audience_id, r.mode, r.status,
-       r.rows_read, r.rows_skipped, r.rows_unchanged, r.rows_sent, r.rows_removed, r.batches,
+       p.phase, r.rows_read, r.rows_skipped, r.rows_unchanged, r.rows_sent, r.rows_removed, r.batches,
        r.retries, r.num_received, r.num_invalid_entries, r.queued_at, r.started_at, r.finished_at,
-       r.error, r.sqlstate, r.requested_by::text AS requested_by
+       r.error, r.sqlstate, r.requested_by::text AS requested_by,
+       r.audience_size_lower, r.audience_size_upper, r.operation_status_code, r.operation_status,
+       r.delivery_status_code, r.delivery_status,
+       p.rows_done AS phase_rows_done, p.rows_total AS phase_rows_total,
+       pg_catalog.round(p.rate) AS rows_per_second,
+       CASE WHEN p.rate OPERATOR(pg_catalog.>) 0 AND p.rows_total IS NOT NULL
+            THEN pg_catalog.make_interval(secs => pg_catalog.round(
+                     (p.rows_total OPERATOR(pg_catalog.-) p.rows_done)::pg_catalog.numeric
+                     OPERATOR(pg_catalog./) p.rate)::double precision)
+       END AS time_left
 FROM connector.runs r
 JOIN connector.exports e ON e.export_id OPERATOR(pg_catalog.=) r.export_id
 JOIN connector.destinations d ON d.destination_id OPERATOR(pg_catalog.=) e.destination_id
+LEFT JOIN (
+    SELECT g.run_id, g.phase, g.rows_done, g.rows_total,
+           g.rows_done::pg_catalog.numeric OPERATOR(pg_catalog./) GREATEST(
+               pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) g.phase_started)::pg_catalog.numeric,
+               0.001) AS rate
+    FROM connector.run_progress() g) p ON p.run_id OPERATOR(pg_catalog.=) r.run_id AND r.status OPERATOR(pg_catalog.=) 'running'
 WHERE pg_catalog.pg_has_role('connector_admin', 'USAGE')
    OR pg_catalog.pg_has_role(r.requested_by::pg_catalog.oid, 'USAGE');
 COMMENT ON VIEW fb_export_runs IS 'Export runs: progress, counts and outcome.';

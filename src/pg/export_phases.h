@@ -137,7 +137,9 @@ extern void record_ledger(const Run *run);
 
 /* export_send.c: phases 2 and 3, the audience and the batches. */
 extern void ensure_audience(Run *run, Destination *destination);
+extern void begin_sending_phase(const Run *run);
 extern void close_open_replace_session(Run *run);
+extern void read_audience_status(const Run *run);
 extern bool close_own_replace_session(Run *run);
 extern void send_spool(Run *run, ExportProgress *progress, ConnectorUploadOperation operation,
 					   BufFile *file, int64 rows, int64 session_id);

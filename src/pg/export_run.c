@@ -34,6 +34,7 @@
 #include "utils/syscache.h"
 
 #include "export_phases.h"
+#include "run_progress.h"
 #include "requester_scope.h"
 #include "run_records.h"
 
@@ -303,6 +304,7 @@ require_requester(const Run *run)
 static void
 send_run(Run *run, Destination *destination, ExportProgress *progress)
 {
+	begin_sending_phase(run);
 	ensure_audience(run, destination);
 	close_open_replace_session(run);
 	if (run->mode == EXPORT_MIRROR)
@@ -310,6 +312,7 @@ send_run(Run *run, Destination *destination, ExportProgress *progress)
 		send_spool(run, progress, CONNECTOR_UPLOAD_ADD, run_resources.spool, run->rows_kept, run->session_id);
 		send_spool(run, progress, CONNECTOR_UPLOAD_REMOVE, run_resources.removals, run->rows_to_remove,
 				   run->session_id + 1);
+		progress_phase(PHASE_FINISHING, 0);
 		record_ledger(run);
 	}
 	else if (run->mode == EXPORT_REPLACE)
@@ -317,6 +320,7 @@ send_run(Run *run, Destination *destination, ExportProgress *progress)
 		run->replace_started = true;
 		send_spool(run, progress, CONNECTOR_UPLOAD_REPLACE, run_resources.spool, run->rows_kept,
 				   run->session_id);
+		progress_phase(PHASE_FINISHING, 0);
 		record_ledger(run);
 	}
 	else
@@ -340,6 +344,8 @@ run_export(int64 run_id, ExportProgress *progress)
 		return;
 	}
 	watch_for_fatal_errors(run_id, progress);
+	progress_begin(run_id, run.requested_by);
+	progress_phase(PHASE_READING, 0);
 
 	PG_TRY();
 	{
@@ -382,7 +388,11 @@ run_export(int64 run_id, ExportProgress *progress)
 		check_mirror_removal(&run);
 		/* An empty segment adds nothing: Meta is not even asked. */
 		if (run.mode != EXPORT_ADD || run.rows_read > 0)
+		{
 			send_run(&run, destination, progress);
+			progress_phase(PHASE_FINISHING, 0);
+			read_audience_status(&run);
+		}
 		release_resources();
 		record_outcome(run_id, RUN_SUCCEEDED, NULL, NULL);
 		report_outcome(progress, RUN_SUCCEEDED, NULL, NULL);
@@ -434,5 +444,6 @@ run_export(int64 run_id, ExportProgress *progress)
 		}
 	}
 	PG_END_TRY();
+	progress_end();
 	active_run_id = 0;
 }

@@ -17,11 +17,15 @@
 
 #include "core_errors.h"
 #include "export_phases.h"
+#include "run_progress.h"
 #include "privileged.h"
 #include "run_records.h"
 #include "settings.h"
 
 #define MAX_RESULTS 64
+
+/* Rows the sending phase confirmed so far, for its live progress. */
+static int64 rows_confirmed = 0;
 
 /*
  * Phase 2: the audience id. One named by the run is used only once the Graph
@@ -127,6 +131,8 @@ record_batches(const Run *run, ConnectorUploadOperation operation,
 		invalid += results[i].num_invalid_entries;
 	}
 	record_batch_counts(run->run_id, removing, batches, rows, retries, received, invalid);
+	rows_confirmed += rows;
+	progress_advance(rows_confirmed, psprintf("audience %s", run->audience_id));
 	leave_privileged_scope(&scope);
 	end_step();
 	if (progress != NULL)
@@ -189,6 +195,13 @@ send_closing_batch(Run *run, int64 session_id)
  * keeps, an add adds anyway, and a mirror's removals take away again).
  */
 void
+begin_sending_phase(const Run *run)
+{
+	rows_confirmed = 0;
+	progress_phase(PHASE_SENDING, run->rows_kept + run->rows_to_remove);
+}
+
+void
 close_open_replace_session(Run *run)
 {
 	if (run->open_session_id == 0 || !send_closing_batch(run, run->open_session_id))
@@ -241,6 +254,41 @@ close_own_replace_session(Run *run)
 	}
 	PG_END_TRY();
 	return closed;
+}
+
+/*
+ * After the run sent everything: the audience as Meta reports it (size
+ * bounds, operation and delivery status), recorded with the run. Best
+ * effort: a failure to read it is logged and never fails the run.
+ */
+void
+read_audience_status(const Run *run)
+{
+	ConnectorGraphConfig graph = graph_config(&run_resources.credentials);
+	ConnectorStatus status;
+	ConnectorAudienceList *list;
+
+	graph.should_abort = export_should_abort;
+	list = connector_read_audience(&graph, run->destination_name, run->audience_id, &status);
+	if (list == NULL)
+	{
+		raise_if_cancelled();
+		ereport(LOG,
+				(errmsg("connector: could not read audience %s after export run " INT64_FORMAT ": %s",
+						run->audience_id, run->run_id, status.message)));
+		return;
+	}
+	PG_TRY();
+	{
+		ConnectorAudience audience = connector_audience_at(list, 0);
+
+		record_audience_status(run->run_id, &audience);
+	}
+	PG_FINALLY();
+	{
+		connector_free_audience_list(list);
+	}
+	PG_END_TRY();
 }
 
 /* Phase 3: spooled members, in batches, to the audience. */

@@ -27,6 +27,7 @@
 #include "utils/wait_event.h"
 
 #include "launcher.h"
+#include "run_progress.h"
 #include "settings.h"
 
 PGDLLEXPORT void connector_launcher_main(Datum main_arg);
@@ -53,6 +54,7 @@ request_shared_memory(void)
 	if (previous_shmem_request_hook)
 		previous_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(LauncherShared)));
+	RequestAddinShmemSpace(MAXALIGN(run_progress_shmem_size()));
 }
 
 static void
@@ -70,6 +72,7 @@ attach_shared_memory(void)
 		pg_atomic_init_u32(&shared->wake_pending, 0);
 		pg_atomic_init_u64(&shared->history_pruned_at, 0);
 	}
+	run_progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

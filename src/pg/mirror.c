@@ -31,6 +31,7 @@
 #include "utils/typcache.h"
 
 #include "export_phases.h"
+#include "run_progress.h"
 #include "privileged.h"
 #include "run_records.h"
 #include "settings.h"
@@ -228,6 +229,7 @@ diff_against_ledger(Run *run, Tuplesortstate *records)
 	int64		steps = 0;
 
 	pgstat_report_activity(STATE_RUNNING, psprintf("connector: diffing segment %s against its ledger", run->segment));
+	progress_phase(PHASE_DIFFING, 0);
 	tuplesort_performsort(records);
 	initStringInfo(&buffer);
 	{
@@ -313,7 +315,10 @@ diff_against_ledger(Run *run, Tuplesortstate *records)
 			have_entry = next_ledger_entry(&ledger);
 		}
 		if (++steps % 10000 == 0)
+		{
+			progress_advance(steps, run->segment);
 			raise_if_cancelled();
+		}
 	}
 	run->ledger_rows = ledger.entries;
 	close_ledger(&ledger);

@@ -294,6 +294,32 @@ record_refused_call(int64 export_id, Oid requested_by, const char *sqlstate, con
 	return run_id;
 }
 
+void
+record_audience_status(int64 run_id, const ConnectorAudience *audience)
+{
+	PrivilegedScope scope;
+	Datum		values[7] = {Int64GetDatum(run_id), Int64GetDatum(audience->approximate_count_lower_bound),
+		Int64GetDatum(audience->approximate_count_upper_bound), Int32GetDatum(audience->operation_status_code),
+		CStringGetTextDatum(audience->operation_status), Int32GetDatum(audience->delivery_status_code),
+	CStringGetTextDatum(audience->delivery_status)};
+	char		nulls[7] = {' ',
+		audience->approximate_count_lower_bound < 0 ? 'n' : ' ',
+		audience->approximate_count_upper_bound < 0 ? 'n' : ' ',
+		audience->operation_status_code == 0 ? 'n' : ' ', audience->operation_status[0] ? ' ' : 'n',
+	audience->delivery_status_code == 0 ? 'n' : ' ', audience->delivery_status[0] ? ' ' : 'n'};
+
+	begin_step("connector: recording the audience as Meta reports it");
+	enter_privileged_scope(&scope);
+	if (SPI_execute_with_args("UPDATE connector.runs SET audience_size_lower = $2, audience_size_upper = $3,"
+							  " operation_status_code = $4, operation_status = $5, delivery_status_code = $6,"
+							  " delivery_status = $7 WHERE run_id OPERATOR(pg_catalog.=) $1",
+							  7, (Oid[]) {INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID},
+							  values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update connector.runs");
+	leave_privileged_scope(&scope);
+	end_step();
+}
+
 /* The run's end, and a NOTIFY connector_export for listeners. */
 void
 record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error)

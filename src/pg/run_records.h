@@ -73,6 +73,8 @@ extern void record_incomplete_replace(int64 replace_run, bool closed);
  * run of the saved configuration (its own transaction: the worker's).
  */
 extern int64 record_refused_call(int64 export_id, Oid requested_by, const char *sqlstate, const char *error);
+/* The audience as Meta reports it after the run (its own step). */
+extern void record_audience_status(int64 run_id, const ConnectorAudience *audience);
 /* The run's end, with a NOTIFY connector_export (its own step). */
 extern void record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error);
 

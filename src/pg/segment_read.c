@@ -27,6 +27,7 @@
 
 #include "core_errors.h"
 #include "export_phases.h"
+#include "run_progress.h"
 #include "requester_scope.h"
 #include "segment_read.h"
 #include "settings.h"
@@ -382,6 +383,7 @@ read_segment(Run *run, ExportProgress *progress)
 		}
 		if (progress != NULL)
 			pg_atomic_write_u64(&progress->rows_read, run->rows_read);
+		progress_advance(run->rows_read, run->segment);
 		SPI_freetuptable(SPI_tuptable);
 		raise_if_cancelled();
 	}

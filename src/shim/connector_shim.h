@@ -128,6 +128,11 @@ ConnectorAudienceList *connector_list_audiences(const ConnectorGraphConfig *conf
 												const char *destination,
 												const char *ad_account_id,
 												ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* One audience as Meta reports it now, as a list of one; NULL on error. */
+ConnectorAudienceList *connector_read_audience(const ConnectorGraphConfig *config,
+											   const char *destination,
+											   const char *audience_id,
+											   ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 size_t		connector_audience_count(const ConnectorAudienceList *list) CONNECTOR_NOEXCEPT;
 ConnectorAudience connector_audience_at(const ConnectorAudienceList *list,
 										size_t index) CONNECTOR_NOEXCEPT;

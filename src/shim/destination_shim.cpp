@@ -155,6 +155,20 @@ extern "C" ConnectorAudienceList* connector_list_audiences(const ConnectorGraphC
   return result == CONNECTOR_VALUE ? list.release() : nullptr;
 }
 
+extern "C" ConnectorAudienceList* connector_read_audience(const ConnectorGraphConfig* config,
+                                                          const char* destination,
+                                                          const char* audience_id,
+                                                          ConnectorStatus* status) noexcept {
+  std::unique_ptr<ConnectorAudienceList> list;
+  ConnectorResult result = guarded(status, [&] {
+    ConfiguredClient configured(*config);
+    list = std::make_unique<ConnectorAudienceList>();
+    list->audiences.push_back(connector::read_audience(configured.client, destination, audience_id));
+    return CONNECTOR_VALUE;
+  });
+  return result == CONNECTOR_VALUE ? list.release() : nullptr;
+}
+
 extern "C" size_t connector_audience_count(const ConnectorAudienceList* list) noexcept {
   return list->audiences.size();
 }

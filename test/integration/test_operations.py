@@ -6,7 +6,7 @@ import subprocess
 import time
 import unittest
 
-from support import DATA_DIR, PG_BINDIR, SERVER_LOG, SqlError, add_sim_token, psql, wait_for
+from support import DATA_DIR, PG_BINDIR, SERVER_LOG, SqlError, add_sim_token, psql, sim, wait_for
 
 DATABASE = "connector_worker"
 TOKEN = "EAAintegrationOperationsToken01"
@@ -89,6 +89,60 @@ class Health(unittest.TestCase):
         self.assertEqual(self.health(export_id), "t|0|||0")
         # Another exporter sees no row of it.
         self.assertEqual(self.health(export_id, user=OTHER), "")
+
+
+class WhatMetaMadeOfIt(unittest.TestCase):
+    def tearDown(self):
+        sim("/_sim/faults", method="DELETE")
+
+    def test_a_run_shows_its_phase_rate_and_time_left_while_it_goes(self):
+        sim("/_sim/config", {"faults": [{"kind": "latency", "ms": 1000, "endpoint": "/{audience_id}/users"}]})
+        # Batches of 50 rows, one in flight, a second each: about 6 s of sending.
+        call = subprocess.Popen(
+            ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", DATABASE, "-U", ANALYST, "-c",
+             "SET connector.batch_size = 50; SET connector.max_parallel_requests = 1;"
+             " SELECT fb_export_segment('ops.everyone', 'meta_ops', audience_name => 'progress', mode => 'add',"
+             " wait => true)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(call.kill)
+        run_id = wait_for(lambda: sql("SELECT max(r.run_id) FROM connector.runs r JOIN connector.exports e"
+                                      " USING (export_id) WHERE e.audience_name = 'progress'"), 30, "the run")
+        progress = ("SELECT phase, phase_rows_done, phase_rows_total, rows_per_second, time_left"
+                    f" FROM fb_export_runs WHERE run_id = {run_id}")
+        wait_for(lambda: sql(progress, user=ANALYST).split("|")[0] == "sending"
+                 and int(sql(progress, user=ANALYST).split("|")[1]) > 0, 60, "the run to be sending")
+        phase, done, total, rate, left = sql(progress, user=ANALYST).split("|")
+        self.assertEqual(total, "300")
+        self.assertGreater(float(rate), 0)
+        self.assertRegex(left, r"^\d\d:\d\d:\d\d$")
+        activity = sql(f"SELECT query FROM pg_stat_activity WHERE pid = (SELECT worker_pid FROM connector.runs"
+                       f" WHERE run_id = {run_id})")
+        self.assertRegex(activity, r"connector: sending audience \d+: \d+ of 300 rows, \d+ rows/s, about \d+ s left")
+        # Another exporter sees nothing of it.
+        self.assertEqual(sql(f"SELECT count(*) FROM fb_export_runs WHERE run_id = {run_id}", user=OTHER), "0")
+        with self.assertRaises(SqlError) as raised:
+            sql("SELECT * FROM connector.run_progress()", user=OTHER)
+        self.assertEqual(raised.exception.sqlstate, "42501")
+        out, err = call.communicate(timeout=60)
+        self.assertEqual(call.returncode, 0, err)
+        self.assertEqual(sql(f"SELECT status FROM fb_export_runs WHERE run_id = {run_id}"), "succeeded")
+        self.assertEqual(sql(progress), "||||")
+
+    def test_after_a_run_the_audience_as_meta_reports_it(self):
+        run_id = export("'ops.everyone', 'meta_ops', audience_name => 'as meta sees it', mode => 'add', wait => true")
+        audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {run_id}")
+        meta = sim(f"/_sim/audiences/{audience}")["fields"]
+        recorded = sql("SELECT audience_size_lower, audience_size_upper, operation_status_code, delivery_status_code"
+                       f" FROM fb_export_runs WHERE run_id = {run_id}", user=ANALYST)
+        self.assertEqual(recorded, "|".join(str(v) for v in (
+            meta["approximate_count_lower_bound"], meta["approximate_count_upper_bound"],
+            meta["operation_status"]["code"], meta["delivery_status"]["code"])))
+
+    def test_a_failure_to_read_the_audience_never_fails_the_run(self):
+        sim("/_sim/config", {"faults": [{"kind": "server_error", "code": 2, "method": "GET",
+                                         "endpoint": "/{audience_id}"}]})
+        run_id = export("'ops.everyone', 'meta_ops', audience_name => 'unread', mode => 'add', wait => true")
+        self.assertEqual(sql(f"SELECT status, operation_status_code IS NULL FROM fb_export_runs WHERE run_id = {run_id}"),
+                         "succeeded|t")
 
 
 class DropExport(unittest.TestCase):

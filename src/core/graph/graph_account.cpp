@@ -60,6 +60,19 @@ void read_status(const Json& object, const char* name, int& code, std::string& d
   description = text_field(*found, "description");
 }
 
+AudienceInfo audience_of(const Json& entry) {
+  AudienceInfo audience;
+  audience.id = text_field(entry, "id");
+  audience.name = text_field(entry, "name");
+  audience.subtype = text_field(entry, "subtype");
+  audience.description = text_field(entry, "description");
+  audience.approximate_count_lower_bound = integer_field(entry, "approximate_count_lower_bound", -1);
+  audience.approximate_count_upper_bound = integer_field(entry, "approximate_count_upper_bound", -1);
+  read_status(entry, "operation_status", audience.operation_status_code, audience.operation_status);
+  read_status(entry, "delivery_status", audience.delivery_status_code, audience.delivery_status);
+  return audience;
+}
+
 std::string account_status_name(std::int64_t status) {
   switch (status) {
     case 2:
@@ -248,21 +261,7 @@ std::vector<AudienceInfo> list_audiences(GraphClient& client, const std::string&
     auto data = body.find("data");
     if (data != body.end() && data->is_array()) {
       for (const Json& entry : *data) {
-        if (!entry.is_object()) continue;
-        AudienceInfo audience;
-        audience.id = text_field(entry, "id");
-        audience.name = text_field(entry, "name");
-        audience.subtype = text_field(entry, "subtype");
-        audience.description = text_field(entry, "description");
-        audience.approximate_count_lower_bound =
-            integer_field(entry, "approximate_count_lower_bound", -1);
-        audience.approximate_count_upper_bound =
-            integer_field(entry, "approximate_count_upper_bound", -1);
-        read_status(entry, "operation_status", audience.operation_status_code,
-                    audience.operation_status);
-        read_status(entry, "delivery_status", audience.delivery_status_code,
-                    audience.delivery_status);
-        audiences.push_back(std::move(audience));
+        if (entry.is_object()) audiences.push_back(audience_of(entry));
       }
     }
     // Follow the "after" cursor with our own request: paging.next is an
@@ -274,6 +273,18 @@ std::vector<AudienceInfo> list_audiences(GraphClient& client, const std::string&
     if (after.empty()) break;
   }
   return audiences;
+}
+
+AudienceInfo read_audience(GraphClient& client, const std::string& destination,
+                           const std::string& audience_id) {
+  const std::string doing = "reading audience " + audience_id;
+  try {
+    return audience_of(
+        parse_body(client.send("GET", "/" + audience_id, {{"fields", kAudienceFields}}), destination,
+                   doing));
+  } catch (const GraphRequestError& failure) {
+    raise_graph_failure(failure, destination, doing);
+  }
 }
 
 std::string create_audience(GraphClient& client, const std::string& destination,

@@ -40,6 +40,10 @@ AccountCheck verify_account_access(GraphClient& client, const std::string& desti
 std::vector<AudienceInfo> list_audiences(GraphClient& client, const std::string& destination,
                                          const std::string& ad_account_id);
 
+// One audience as Meta reports it now: size bounds, operation and delivery status.
+AudienceInfo read_audience(GraphClient& client, const std::string& destination,
+                           const std::string& audience_id);
+
 // A new customer-list audience (subtype CUSTOM, customer_file_source
 // USER_PROVIDED_ONLY); returns its id.
 std::string create_audience(GraphClient& client, const std::string& destination,
