@@ -343,6 +343,16 @@ COMMENT ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, t
     'done. if_running: wait (take turns), error or skip when a run of the export or audience is '
     'queued or running. Returns the run id (NULL when skipped).';
 
+CREATE FUNCTION fb_preview_export(segment regclass, mapping jsonb DEFAULT NULL,
+                                  key_identifier text DEFAULT NULL, sample integer DEFAULT 5)
+    RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'fb_preview_export'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION fb_preview_export(regclass, jsonb, text, integer) IS
+    'Reads a segment as an export would, as the caller, and sends nothing: rows read, exportable '
+    'and skipped by reason, each key''s column and share of valid values, the batches and an '
+    'estimated duration, and sample rows of normalized (not hashed) values.';
+
 CREATE FUNCTION fb_run_export(export_id bigint, wait boolean DEFAULT false,
                               if_running text DEFAULT 'wait')
     RETURNS bigint
@@ -441,10 +451,10 @@ COMMENT ON VIEW fb_export_health IS
 
 REVOKE ALL ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean, text),
                        fb_run_export(bigint, boolean, text), fb_cancel_export(bigint),
-                       fb_drop_export(bigint)
+                       fb_drop_export(bigint), fb_preview_export(regclass, jsonb, text, integer)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION fb_export_segment(regclass, text, text, text, jsonb, text, text, boolean, text),
                           fb_run_export(bigint, boolean, text), fb_cancel_export(bigint),
-                          fb_drop_export(bigint)
+                          fb_drop_export(bigint), fb_preview_export(regclass, jsonb, text, integer)
     TO connector_admin, connector_exporter;
 GRANT SELECT ON fb_exports, fb_export_runs, fb_export_health TO connector_admin, connector_exporter;

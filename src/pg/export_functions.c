@@ -29,6 +29,7 @@ CONNECTOR_SQL_FUNCTION(fb_export_segment);
 CONNECTOR_SQL_FUNCTION(fb_run_export);
 CONNECTOR_SQL_FUNCTION(fb_cancel_export);
 CONNECTOR_SQL_FUNCTION(fb_drop_export);
+CONNECTOR_SQL_FUNCTION(fb_preview_export);
 
 /* What a call does when a run of the export or of its audience is queued or running. */
 typedef enum IfRunning
@@ -339,4 +340,31 @@ fb_drop_export(PG_FUNCTION_ARGS)
 				 errhint("SELECT export_id, segment, destination FROM fb_exports; shows the exports you may drop.")));
 	drop_saved_export(&saved);
 	PG_RETURN_VOID();
+}
+
+/*
+ * fb_preview_export(segment, mapping, key_identifier, sample) RETURNS jsonb:
+ * what an export would send, read as the caller; nothing is sent and no
+ * destination is needed.
+ */
+Datum
+fb_preview_export(PG_FUNCTION_ARGS)
+{
+	char	   *mapping = PG_ARGISNULL(1) ? NULL : JsonbToCString(NULL, &PG_GETARG_JSONB_P(1)->root, 0);
+	char	   *key_identifier = text_arg(fcinfo, 2);
+	int			sample = PG_ARGISNULL(3) ? 5 : PG_GETARG_INT32(3);
+	char	   *report;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a segment is required")));
+	if (sample < 0 || sample > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sample must be between 0 and 1000 rows, not %d", sample)));
+	if (key_identifier != NULL && pg_strcasecmp(key_identifier, "any") == 0)
+		key_identifier = NULL;
+	report = preview_segment(PG_GETARG_OID(0), mapping, key_identifier, sample);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(report)));
 }

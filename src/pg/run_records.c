@@ -320,6 +320,30 @@ record_audience_status(int64 run_id, const ConnectorAudience *audience)
 	end_step();
 }
 
+double
+recent_seconds_per_batch(void)
+{
+	PrivilegedScope scope;
+	bool		isnull;
+	Datum		value;
+	double		seconds = 0;
+
+	SPI_connect();
+	enter_privileged_scope(&scope);
+	if (SPI_execute("SELECT (pg_catalog.sum(pg_catalog.date_part('epoch', finished_at OPERATOR(pg_catalog.-) started_at))"
+					" OPERATOR(pg_catalog./) pg_catalog.sum(batches))::double precision FROM connector.runs"
+					" WHERE status OPERATOR(pg_catalog.=) 'succeeded' AND batches OPERATOR(pg_catalog.>) 0"
+					" AND finished_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) '30 days'::pg_catalog.interval)",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read connector.runs");
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		seconds = DatumGetFloat8(value);
+	leave_privileged_scope(&scope);
+	SPI_finish();
+	return seconds;
+}
+
 /* The run's end, and a NOTIFY connector_export for listeners. */
 void
 record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error)

@@ -75,6 +75,11 @@ extern void record_incomplete_replace(int64 replace_run, bool closed);
 extern int64 record_refused_call(int64 export_id, Oid requested_by, const char *sqlstate, const char *error);
 /* The audience as Meta reports it after the run (its own step). */
 extern void record_audience_status(int64 run_id, const ConnectorAudience *audience);
+/*
+ * Seconds of run time per batch over the successful runs of the last 30
+ * days, for fb_preview_export's estimate; 0 when there is none.
+ */
+extern double recent_seconds_per_batch(void);
 /* The run's end, with a NOTIFY connector_export (its own step). */
 extern void record_outcome(int64 run_id, RunStatus status, const char *sqlstate, const char *error);
 

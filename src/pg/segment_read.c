@@ -23,12 +23,14 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/varlena.h"
 
 #include "core_errors.h"
 #include "export_phases.h"
 #include "run_progress.h"
 #include "requester_scope.h"
+#include "run_records.h"
 #include "segment_read.h"
 #include "settings.h"
 
@@ -156,6 +158,38 @@ live_column_name(Relation relation, int index)
 	elog(ERROR, "column %d of the segment is gone", index);
 }
 
+/*
+ * The mapped values of a fetched row (NULL pointer: SQL NULL); false when one
+ * was too long to be fetched (the query's last column).
+ */
+static bool
+unpack_row(HeapTuple tuple, TupleDesc desc, int mapped, Datum *datums, bool *nulls,
+		   const char **values, size_t *lengths)
+{
+	int			i;
+
+	/* Every column at once: fetching them one by one walks the tuple each time. */
+	heap_deform_tuple(tuple, desc, datums, nulls);
+	if (DatumGetBool(datums[mapped]))
+		return false;
+	for (i = 0; i < mapped; i++)
+	{
+		if (nulls[i])
+		{
+			values[i] = NULL;
+			lengths[i] = 0;
+		}
+		else
+		{
+			text	   *unpacked = DatumGetTextPP(datums[i]);
+
+			values[i] = VARDATA_ANY(unpacked);
+			lengths[i] = VARSIZE_ANY_EXHDR(unpacked);
+		}
+	}
+	return true;
+}
+
 void
 spool_row(BufFile *file, const char *row, size_t length)
 {
@@ -231,8 +265,9 @@ count_encoded_row(Run *run, ConnectorResult result, int skip_reason, ConnectorSt
  * converts them, so that an export sends exactly what fb_hash() returns.
  */
 static char *
-segment_query(const char *segment, Relation relation, int mapped)
+segment_query(const char *segment, Relation relation, const ConnectorExportEncoder *encoder)
 {
+	int			mapped = connector_export_encoder_column_count(encoder);
 	StringInfoData query;
 	StringInfoData too_long;
 	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
@@ -243,8 +278,7 @@ segment_query(const char *segment, Relation relation, int mapped)
 	appendStringInfoString(&query, "SELECT ");
 	for (i = 0; i < mapped; i++)
 	{
-		const char *column = quote_identifier(live_column_name(relation,
-															   connector_export_encoder_column(run_resources.encoder, i)));
+		const char *column = quote_identifier(live_column_name(relation, connector_export_encoder_column(encoder, i)));
 		char	   *text = psprintf("(%s)::pg_catalog.text", column);
 		char	   *fits = psprintf("pg_catalog.octet_length(%s) OPERATOR(pg_catalog.<=) %d",
 									text, CONNECTOR_MAX_VALUE_BYTES);
@@ -283,7 +317,6 @@ read_segment(Run *run, ExportProgress *progress)
 	int			fetch_rows;
 	Portal		portal;
 	int			mapped;
-	int			i;
 	const char **values;
 	size_t	   *lengths;
 	Datum	   *datums;
@@ -319,7 +352,7 @@ read_segment(Run *run, ExportProgress *progress)
 	require_unhashed_keys_allowed(run_resources.encoder, run->segment, run->destination_name,
 								  run->unhashed_keys_allowed);
 	mapped = connector_export_encoder_column_count(run_resources.encoder);
-	query = segment_query(run->segment, relation, mapped);
+	query = segment_query(run->segment, relation, run_resources.encoder);
 	relation_close(relation, NoLock);
 	fetch_rows = rows_per_fetch(mapped);
 
@@ -345,28 +378,10 @@ read_segment(Run *run, ExportProgress *progress)
 			int			skip_reason;
 
 			run->rows_read++;
-			/* Every column at once: fetching them one by one walks the tuple each time. */
-			heap_deform_tuple(tuple, SPI_tuptable->tupdesc, datums, nulls);
-			if (DatumGetBool(datums[mapped]))
+			if (!unpack_row(tuple, SPI_tuptable->tupdesc, mapped, datums, nulls, values, lengths))
 			{
 				run->skipped[CONNECTOR_SKIP_VALUE_TOO_LONG]++;
 				continue;
-			}
-
-			for (i = 0; i < mapped; i++)
-			{
-				if (nulls[i])
-				{
-					values[i] = NULL;
-					lengths[i] = 0;
-				}
-				else
-				{
-					text	   *unpacked = DatumGetTextPP(datums[i]);
-
-					values[i] = VARDATA_ANY(unpacked);
-					lengths[i] = VARSIZE_ANY_EXHDR(unpacked);
-				}
 			}
 			if (records != NULL)
 			{
@@ -394,4 +409,97 @@ read_segment(Run *run, ExportProgress *progress)
 		diff_against_ledger(run, records);
 	run->rejected_prehashed = connector_export_rejected_prehashed(run_resources.encoder);
 	end_step();
+}
+
+/*
+ * fb_preview_export's read: the segment read as an export reads it, as the
+ * caller, in the caller's transaction, and nothing sent; returns the report.
+ */
+char *
+preview_segment(Oid relid, const char *mapping, const char *key_identifier, int sample_rows)
+{
+	char	   *name = get_rel_relkind(relid) != '\0' ? segment_name(relid) : psprintf("with OID %u", relid);
+	Relation	relation = open_checked_segment(relid, name, AccessShareLock);
+	ConnectorExportEncoder *encoder = encoder_for_relation(relation, name, mapping, key_identifier,
+														   connector_date_order == DATE_ORDER_DMY);
+	int			mapped = connector_export_encoder_column_count(encoder);
+	const char **values = palloc(sizeof(char *) * mapped);
+	size_t	   *lengths = palloc(sizeof(size_t) * mapped);
+	Datum	   *datums = palloc(sizeof(Datum) * (mapped + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (mapped + 1));
+	ConnectorStatus status;
+	ConnectorExportPreview *preview = NULL;
+	ConnectorPreviewSettings settings;
+	TimestampTz started = GetCurrentTimestamp();
+	char	   *report = NULL;
+	Portal		portal;
+
+	PG_TRY();
+	{
+		const char *query = segment_query(name, relation, encoder);
+
+		preview = connector_export_preview_new(encoder, sample_rows, &status);
+		if (preview == NULL)
+			raise_core_error(&status);
+		SPI_connect();
+		portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+		for (;;)
+		{
+			uint64		row;
+
+			SPI_cursor_fetch(portal, true, rows_per_fetch(mapped));
+			if (SPI_processed == 0)
+				break;
+			for (row = 0; row < SPI_processed; row++)
+			{
+				ConnectorResult result = CONNECTOR_NO_VALUE;
+				const char *out;
+				size_t		out_len;
+				int			skip_reason = CONNECTOR_SKIP_VALUE_TOO_LONG;
+				bool		fetched = unpack_row(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, mapped,
+												 datums, nulls, values, lengths);
+
+				if (fetched)
+				{
+					result = connector_export_encode_row(encoder, values, lengths, &out, &out_len,
+														 &skip_reason, &status);
+					if (result == CONNECTOR_ERROR)
+						raise_core_error(&status);
+				}
+				if (connector_export_preview_add(preview, fetched ? encoder : NULL, result, skip_reason,
+												 &status) == CONNECTOR_ERROR)
+					raise_core_error(&status);
+			}
+			SPI_freetuptable(SPI_tuptable);
+			CHECK_FOR_INTERRUPTS();
+		}
+		SPI_cursor_close(portal);
+		SPI_finish();
+
+		memset(&settings, 0, sizeof(settings));
+		settings.segment = name;
+		settings.batch_size = connector_batch_size;
+		settings.max_parallel_requests = connector_max_parallel_requests;
+		settings.max_profiles = connector_max_profiles_per_export;
+		settings.read_seconds = (double) (GetCurrentTimestamp() - started) / USECS_PER_SEC;
+		settings.seconds_per_batch = recent_seconds_per_batch();
+		settings.estimate_basis = settings.seconds_per_batch > 0
+			? psprintf("the successful runs of the last 30 days: %.2f s per batch", settings.seconds_per_batch)
+			: "no recent run: 1 s per request, connector.max_parallel_requests at once";
+		if (settings.seconds_per_batch <= 0)
+			settings.seconds_per_batch = 1.0 / Max(connector_max_parallel_requests, 1);
+		report = (char *) connector_export_preview_report(preview, &settings, &status);
+		if (report == NULL)
+			raise_core_error(&status);
+		report = pstrdup(report);
+	}
+	PG_FINALLY();
+	{
+		if (preview != NULL)
+			connector_export_preview_free(preview);
+		connector_export_encoder_free(encoder);
+	}
+	PG_END_TRY();
+	relation_close(relation, AccessShareLock);
+	return report;
 }

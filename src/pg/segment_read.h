@@ -34,4 +34,10 @@ extern void check_segment_for_export(Oid relid, const char *name, const char *ma
 									 const char *key_identifier, const Destination *destination,
 									 char **resolved_mapping);
 
+/*
+ * fb_preview_export: reads the segment as an export would, as the caller,
+ * and returns the report (JSON); nothing is sent.
+ */
+extern char *preview_segment(Oid relid, const char *mapping, const char *key_identifier, int sample_rows);
+
 #endif							/* CONNECTOR_SEGMENT_READ_H */

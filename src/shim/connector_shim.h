@@ -203,6 +203,41 @@ ConnectorResult connector_export_encode_row(ConnectorExportEncoder *encoder,
 											ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 
 /*
+ * A preview of an export (fb_preview_export): fed each row right after
+ * connector_export_encode_row encoded it, then a JSON report.
+ */
+typedef struct ConnectorExportPreview ConnectorExportPreview;
+
+typedef struct ConnectorPreviewSettings
+{
+	const char *segment;
+	int64_t		batch_size;
+	int			max_parallel_requests;
+	int64_t		max_profiles;
+	double		read_seconds;
+	double		seconds_per_batch;
+	const char *estimate_basis;
+} ConnectorPreviewSettings;
+
+/* NULL on error; sample_rows exportable rows are kept, normalized. */
+ConnectorExportPreview *connector_export_preview_new(const ConnectorExportEncoder *encoder,
+													 int sample_rows,
+													 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/*
+ * The row connector_export_encode_row just encoded, with what it returned;
+ * encoder NULL: a row skipped before it was encoded (value_too_long).
+ */
+ConnectorResult connector_export_preview_add(ConnectorExportPreview *preview,
+											 const ConnectorExportEncoder *encoder,
+											 ConnectorResult encoded, int skip_reason,
+											 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* The report as a JSON object, valid until the preview is freed; NULL on error. */
+const char *connector_export_preview_report(ConnectorExportPreview *preview,
+											const ConnectorPreviewSettings *settings,
+											ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+void		connector_export_preview_free(ConnectorExportPreview *preview) CONNECTOR_NOEXCEPT;
+
+/*
  * A row's source record: CONNECTOR_SOURCE_DIGEST_BYTES of digest of its
  * values and the export's configuration, then the values, so that sorting
  * records groups a row with its entry in the ledger (valid until the next

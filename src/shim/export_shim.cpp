@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "connector_shim.h"
+#include "export/export_preview.hpp"
 #include "export/export_rows.hpp"
 #include "export/export_sender.hpp"
 #include "export/members.hpp"
@@ -46,6 +47,11 @@ struct ConnectorExportEncoder {
     *out_len = member.size();
     return CONNECTOR_VALUE;
   }
+};
+
+struct ConnectorExportPreview {
+  connector::ExportPreview preview;
+  std::string report;
 };
 
 struct ConnectorExportSender {
@@ -326,4 +332,52 @@ extern "C" ConnectorResult connector_close_replace_session(const ConnectorGraphC
     }
     return CONNECTOR_VALUE;
   });
+}
+
+extern "C" ConnectorExportPreview* connector_export_preview_new(const ConnectorExportEncoder* encoder,
+                                                                int sample_rows,
+                                                                ConnectorStatus* status) noexcept {
+  std::unique_ptr<ConnectorExportPreview> preview;
+  ConnectorResult result = guarded(status, [&] {
+    preview.reset(new ConnectorExportPreview{
+        connector::ExportPreview(encoder->mapping, static_cast<std::size_t>(std::max(sample_rows, 0))),
+        {}});
+    return CONNECTOR_VALUE;
+  });
+  return result == CONNECTOR_VALUE ? preview.release() : nullptr;
+}
+
+extern "C" ConnectorResult connector_export_preview_add(ConnectorExportPreview* preview,
+                                                        const ConnectorExportEncoder* encoder,
+                                                        ConnectorResult encoded, int skip_reason,
+                                                        ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    std::optional<connector::SkipReason> skipped;
+    if (encoded == CONNECTOR_NO_VALUE) skipped = static_cast<connector::SkipReason>(skip_reason);
+    static const std::vector<std::string> no_cells;
+    preview->preview.add_row(skipped, encoder != nullptr ? encoder->cells : no_cells);
+    return CONNECTOR_VALUE;
+  });
+}
+
+extern "C" const char* connector_export_preview_report(ConnectorExportPreview* preview,
+                                                       const ConnectorPreviewSettings* settings,
+                                                       ConnectorStatus* status) noexcept {
+  ConnectorResult result = guarded(status, [&] {
+    connector::PreviewSettings core;
+    core.segment = settings->segment;
+    core.batch_size = settings->batch_size;
+    core.max_parallel_requests = settings->max_parallel_requests;
+    core.max_profiles = settings->max_profiles;
+    core.read_seconds = settings->read_seconds;
+    core.seconds_per_batch = settings->seconds_per_batch;
+    core.estimate_basis = settings->estimate_basis;
+    preview->report = preview->preview.report(core);
+    return CONNECTOR_VALUE;
+  });
+  return result == CONNECTOR_VALUE ? preview->report.c_str() : nullptr;
+}
+
+extern "C" void connector_export_preview_free(ConnectorExportPreview* preview) noexcept {
+  delete preview;
 }

@@ -2,6 +2,7 @@
 and a run history that connector.run_history keeps from growing forever. In
 connector_worker, where the background worker runs."""
 
+import json
 import subprocess
 import time
 import unittest
@@ -57,6 +58,7 @@ def setUpModule():
         FROM generate_series(1, 300) AS i;
         CREATE VIEW ops.everyone AS SELECT email FROM ops.people;
         CREATE VIEW ops.fragile AS SELECT email FROM ops.people;
+        GRANT USAGE ON SCHEMA ops TO ops_other;
     """, user=ANALYST)
 
 
@@ -89,6 +91,39 @@ class Health(unittest.TestCase):
         self.assertEqual(self.health(export_id), "t|0|||0")
         # Another exporter sees no row of it.
         self.assertEqual(self.health(export_id, user=OTHER), "")
+
+
+class Preview(unittest.TestCase):
+    def test_a_preview_reports_what_an_export_would_send_and_sends_nothing(self):
+        sql("CREATE VIEW ops.mixed AS SELECT CASE WHEN id % 4 = 0 THEN 'not an address' ELSE email END AS email,"
+            " CASE WHEN id % 2 = 0 THEN 'Ann' END AS fname FROM ops.people;", user=ANALYST)
+        before = sim("/_sim/stats")["requests"]
+        report = json.loads(sql("SELECT fb_preview_export('ops.mixed', mapping => '{\"FN\": \"fname\"}', sample => 3)",
+                                user=ANALYST))
+        self.assertEqual(sim("/_sim/stats")["requests"], before)
+        self.assertEqual((report["rows_read"], report["rows_exportable"], report["rows_skipped"]),
+                         (300, 225, {"invalid_email": 75}))
+        self.assertEqual(report["keys"], {"EMAIL": {"column": "email", "by": "name", "valid_share": 0.75},
+                                          "FN": {"column": "fname", "by": "mapping", "valid_share": 0.5}})
+        self.assertEqual(report["sample"], [{"EMAIL": "ops1@example.com", "FN": None},
+                                            {"EMAIL": "ops2@example.com", "FN": "ann"},
+                                            {"EMAIL": "ops3@example.com", "FN": None}])
+        self.assertEqual(report["batches"], 1)
+        self.assertGreater(report["estimated_seconds"], 0)
+
+    def test_a_preview_raises_the_errors_an_export_would(self):
+        for call, sqlstate in (("'ops.everyone', mapping => '{\"EMAIL\": \"mail\"}'", "42703"),
+                               ("'ops.people'", "42809"),
+                               ("'ops.everyone', key_identifier => 'phone'", "42703")):
+            with self.subTest(call=call):
+                with self.assertRaises(SqlError) as raised:
+                    sql(f"SELECT fb_preview_export({call})", user=ANALYST)
+                self.assertEqual(raised.exception.sqlstate, sqlstate)
+        # Read as the caller: another exporter cannot read this role's view.
+        with self.assertRaises(SqlError) as raised:
+            sql("SELECT fb_preview_export('ops.everyone')", user=OTHER)
+        self.assertEqual(raised.exception.sqlstate, "42501")
+        self.assertIn("permission denied for segment ops.everyone", raised.exception.message)
 
 
 class WhatMetaMadeOfIt(unittest.TestCase):
