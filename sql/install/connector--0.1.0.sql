@@ -391,7 +391,7 @@ COMMENT ON VIEW fb_exports IS 'Saved export configurations with their last run.'
 -- only those of roles the caller has the privileges of, every one for an admin.
 CREATE FUNCTION connector.run_progress()
     RETURNS TABLE (run_id bigint, phase text, rows_done bigint, rows_total bigint, phase_started timestamptz)
-    AS 'MODULE_PATHNAME', 'connector_run_progress'
+    AS 'MODULE_PATHNAME', 'fb_run_progress'
     LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION connector.run_progress() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION connector.run_progress() TO connector_admin, connector_exporter;

@@ -38,7 +38,7 @@ static int	slot_count = 0;
 static ProgressSlot *mine = NULL;
 static TimestampTz reported_at = 0;
 
-CONNECTOR_SQL_FUNCTION(connector_run_progress);
+CONNECTOR_SQL_FUNCTION(fb_run_progress);
 
 Size
 run_progress_shmem_size(void)
@@ -155,7 +155,7 @@ progress_end(void)
  * own and its roles', every run for an admin).
  */
 Datum
-connector_run_progress(PG_FUNCTION_ARGS)
+fb_run_progress(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			caller = GetUserId();
