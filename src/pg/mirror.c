@@ -309,9 +309,15 @@ diff_against_ledger(Run *run, Tuplesortstate *records)
 		}
 		else
 		{
-			/* Gone from the segment, or changed: what the ledger holds goes. */
-			spool_row(gone, ledger.member, ledger.member_length);
-			gone_count++;
+			/*
+			 * Gone from the segment, or changed: what the ledger holds goes;
+			 * a tombstone (a person fb_forget removed) holds nothing.
+			 */
+			if (ledger.member_length > 0)
+			{
+				spool_row(gone, ledger.member, ledger.member_length);
+				gone_count++;
+			}
 			have_entry = next_ledger_entry(&ledger);
 		}
 		if (++steps % 10000 == 0)

@@ -203,6 +203,34 @@ ConnectorResult connector_export_encode_row(ConnectorExportEncoder *encoder,
 											ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 
 /*
+ * fb_forget: a person named by one identifier (EMAIL, PHONE, MADID or
+ * EXTERN_ID, normalized as fb_normalize does), removed from an audience with
+ * a batch of one row, and looked for in the members of a ledger.
+ */
+typedef struct ConnectorForgotten ConnectorForgotten;
+typedef struct ConnectorForgetMatcher ConnectorForgetMatcher;
+
+/* NULL on error: another key, or a value that is not valid. */
+ConnectorForgotten *connector_forgotten_new(const char *key, const char *value,
+											ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+void		connector_forgotten_free(ConnectorForgotten *forgotten) CONNECTOR_NOEXCEPT;
+/* CONNECTOR_VALUE removed; CONNECTOR_NO_VALUE the audience is gone at Meta; CONNECTOR_ERROR. */
+ConnectorResult connector_forget_in_audience(const ConnectorGraphConfig *graph,
+											 const ConnectorForgotten *forgotten,
+											 const char *audience_id, int64_t session_id,
+											 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* For members packed in member_format (a ledger_format); NULL on error. */
+ConnectorForgetMatcher *connector_forget_matcher_new(const ConnectorForgotten *forgotten,
+													 const char *member_format,
+													 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/* False when that format has no cell for the key: nothing of the person there. */
+bool		connector_forget_matcher_applies(const ConnectorForgetMatcher *matcher) CONNECTOR_NOEXCEPT;
+/* CONNECTOR_VALUE when the member is the person's, CONNECTOR_NO_VALUE when not. */
+ConnectorResult connector_forget_matches(const ConnectorForgetMatcher *matcher, const char *member,
+										 size_t member_len, ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+void		connector_forget_matcher_free(ConnectorForgetMatcher *matcher) CONNECTOR_NOEXCEPT;
+
+/*
  * A preview of an export (fb_preview_export): fed each row right after
  * connector_export_encode_row encoded it, then a JSON report.
  */

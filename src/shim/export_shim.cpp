@@ -8,6 +8,8 @@
 #include "connector_shim.h"
 #include "export/export_preview.hpp"
 #include "export/export_rows.hpp"
+#include "export/forget.hpp"
+#include "graph/graph_error.hpp"
 #include "export/export_sender.hpp"
 #include "export/members.hpp"
 #include "graph_config.hpp"
@@ -381,3 +383,84 @@ extern "C" const char* connector_export_preview_report(ConnectorExportPreview* p
 extern "C" void connector_export_preview_free(ConnectorExportPreview* preview) noexcept {
   delete preview;
 }
+
+struct ConnectorForgotten {
+  connector::ForgottenIdentifier identifier;
+};
+
+struct ConnectorForgetMatcher {
+  connector::ForgetMatcher matcher;
+};
+
+extern "C" ConnectorForgotten* connector_forgotten_new(const char* key, const char* value,
+                                                       ConnectorStatus* status) noexcept {
+  std::unique_ptr<ConnectorForgotten> forgotten;
+  ConnectorResult result = guarded(status, [&] {
+    forgotten.reset(new ConnectorForgotten{connector::forgotten_identifier(key, value)});
+    return CONNECTOR_VALUE;
+  });
+  return result == CONNECTOR_VALUE ? forgotten.release() : nullptr;
+}
+
+extern "C" void connector_forgotten_free(ConnectorForgotten* forgotten) noexcept { delete forgotten; }
+
+extern "C" ConnectorResult connector_forget_in_audience(const ConnectorGraphConfig* graph,
+                                                        const ConnectorForgotten* forgotten,
+                                                        const char* audience_id, int64_t session_id,
+                                                        ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    connector::Credentials credentials = credentials_of(*graph);
+    connector::EngineSettings settings;
+    settings.max_in_flight = 1;
+    settings.max_attempts = 3;
+    connector::UploadEngine engine(settings_of(*graph), credentials, settings, graph->should_abort);
+    connector::UploadBatch batch;
+    batch.batch_seq = 1;
+    batch.last = true;
+    batch.rows = 1;
+    batch.body = connector::forget_body(forgotten->identifier, session_id);
+    engine.submit(connector::UploadOperation::Remove, audience_id, std::move(batch));
+    ConnectorResult result = CONNECTOR_VALUE;
+    while (!engine.idle()) {
+      for (const auto& outcome : engine.poll(100)) {
+        if (outcome.succeeded) continue;
+        // An audience deleted at Meta holds nobody any more.
+        if (connector::is_missing_object(outcome.error)) {
+          result = CONNECTOR_NO_VALUE;
+          continue;
+        }
+        throw connector::ExternalError(
+            connector::ExternalError::Kind::Temporary,
+            "could not remove the person from audience " + std::string(audience_id) + ": " +
+                outcome.error.message,
+            "Call fb_forget again: removing a person twice is harmless.");
+      }
+    }
+    return result;
+  });
+}
+
+extern "C" ConnectorForgetMatcher* connector_forget_matcher_new(const ConnectorForgotten* forgotten,
+                                                                const char* member_format,
+                                                                ConnectorStatus* status) noexcept {
+  std::unique_ptr<ConnectorForgetMatcher> matcher;
+  ConnectorResult result = guarded(status, [&] {
+    matcher.reset(new ConnectorForgetMatcher{connector::ForgetMatcher(member_format, forgotten->identifier)});
+    return CONNECTOR_VALUE;
+  });
+  return result == CONNECTOR_VALUE ? matcher.release() : nullptr;
+}
+
+extern "C" bool connector_forget_matcher_applies(const ConnectorForgetMatcher* matcher) noexcept {
+  return matcher->matcher.applies();
+}
+
+extern "C" ConnectorResult connector_forget_matches(const ConnectorForgetMatcher* matcher,
+                                                    const char* member, size_t member_len,
+                                                    ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    return matcher->matcher.matches({member, member_len}) ? CONNECTOR_VALUE : CONNECTOR_NO_VALUE;
+  });
+}
+
+extern "C" void connector_forget_matcher_free(ConnectorForgetMatcher* matcher) noexcept { delete matcher; }

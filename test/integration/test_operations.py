@@ -109,7 +109,9 @@ class Preview(unittest.TestCase):
                                             {"EMAIL": "ops2@example.com", "FN": "ann"},
                                             {"EMAIL": "ops3@example.com", "FN": None}])
         self.assertEqual(report["batches"], 1)
-        self.assertGreater(report["estimated_seconds"], 0)
+        self.assertGreaterEqual(report["estimated_seconds"], 0)
+        self.assertRegex(report["estimate_basis"], r"^(the successful runs of the last 30 days: [0-9.]+ s per batch"
+                                                   r"|no recent run: 1 s per request.*)$")
 
     def test_a_preview_raises_the_errors_an_export_would(self):
         for call, sqlstate in (("'ops.everyone', mapping => '{\"EMAIL\": \"mail\"}'", "42703"),
@@ -178,6 +180,57 @@ class WhatMetaMadeOfIt(unittest.TestCase):
         run_id = export("'ops.everyone', 'meta_ops', audience_name => 'unread', mode => 'add', wait => true")
         self.assertEqual(sql(f"SELECT status, operation_status_code IS NULL FROM fb_export_runs WHERE run_id = {run_id}"),
                          "succeeded|t")
+
+
+class Forget(unittest.TestCase):
+    PERSON = "ops5@example.com"
+
+    def holds(self, audience, where):
+        expected = sql("SELECT json_build_object('schema', json_build_array('EMAIL'),"
+                       " 'data', json_agg(json_build_array(fb_hash('EMAIL', email))))"
+                       f" FROM ops.people WHERE {where}")
+        return sim(f"/_sim/audiences/{audience}/compare", json.loads(expected))["equal"]
+
+    def test_a_person_leaves_every_audience_and_is_not_sent_again_without_a_new_source_row(self):
+        sql("CREATE TABLE ops.forget_people AS SELECT * FROM ops.people;"
+            "CREATE VIEW ops.forget_view AS SELECT email FROM ops.forget_people;", user=ANALYST)
+        mirror = export("'ops.forget_view', 'meta_ops', audience_name => 'forget mirror', mode => 'mirror', wait => true")
+        add = export("'ops.forget_view', 'meta_ops', audience_name => 'forget add', mode => 'add', wait => true")
+        audiences = sorted(sql(f"SELECT audience_id FROM connector.runs WHERE run_id IN ({mirror}, {add})").split())
+        with self.assertRaises(SqlError) as raised:
+            sql(f"SELECT * FROM fb_forget('meta_ops', 'EMAIL', '{self.PERSON}')", user=ANALYST)
+        self.assertEqual(raised.exception.sqlstate, "42501")
+        touched = sql(f"SELECT audience_id, outcome FROM fb_forget('meta_ops', 'EMAIL', ' OPS5@Example.com ')")
+        for audience in audiences:
+            self.assertIn(f"{audience}|removed", touched.splitlines())
+            self.assertTrue(self.holds(audience, f"email <> '{self.PERSON}'"), audience)
+        # Recorded, without the identifier.
+        self.assertEqual(sql("SELECT destination, key, ledger_entries, requested_by FROM fb_erasures"
+                             " ORDER BY erasure_id DESC LIMIT 1"), "meta_ops|EMAIL|1|postgres")
+        self.assertEqual(sql("SELECT count(*) FROM fb_erasures e WHERE row_to_json(e)::text ILIKE '%ops5%'"), "0")
+        # The next mirror run finds the person's row unchanged: not sent again.
+        again = export("'ops.forget_view', 'meta_ops', audience_name => 'forget mirror', wait => true")
+        self.assertEqual(sql(f"SELECT status, rows_sent, rows_removed FROM connector.runs WHERE run_id = {again}"),
+                         "succeeded|0|0")
+        mirror_audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {mirror}")
+        self.assertTrue(self.holds(mirror_audience, f"email <> '{self.PERSON}'"))
+        # A new source row (the address written anew) is sent: the person is back.
+        sql(f"UPDATE ops.forget_people SET email = upper(email) WHERE email = '{self.PERSON}'", user=ANALYST)
+        back = export("'ops.forget_view', 'meta_ops', audience_name => 'forget mirror', wait => true")
+        self.assertEqual(sql(f"SELECT rows_sent, rows_removed FROM connector.runs WHERE run_id = {back}"), "1|0")
+        self.assertTrue(self.holds(mirror_audience, "true"))
+
+    def test_errors_never_show_the_identifier(self):
+        marker = "forgotten-marker-4711"
+        with self.assertRaises(SqlError) as raised:
+            sql(f"SELECT * FROM fb_forget('meta_ops', 'EMAIL', '{marker}')")
+        self.assertEqual(raised.exception.sqlstate, "22023")
+        self.assertNotIn(marker, raised.exception.output)
+        with self.assertRaises(SqlError) as raised:
+            sql(f"SELECT * FROM fb_forget('meta_ops', 'FN', '{marker}')")
+        self.assertIn("EMAIL, PHONE, MADID or EXTERN_ID", raised.exception.output)
+        with open(SERVER_LOG) as log:
+            self.assertNotIn(marker, log.read())
 
 
 class DropExport(unittest.TestCase):

@@ -97,7 +97,7 @@ std::string ExportPreview::report(const PreviewSettings& settings) const {
   if (settings.max_profiles > 0 && rows_exportable_ > settings.max_profiles)
     report["over_max_profiles_per_export"] = settings.max_profiles;
   double sending = double(batches) * settings.seconds_per_batch;
-  report["estimated_seconds"] = rounded(settings.read_seconds + sending, 1);
+  report["estimated_seconds"] = rounded(settings.read_seconds + sending, 2);
   report["estimate_basis"] = settings.estimate_basis;
   Json sample = Json::array();
   for (const auto& cells : sample_) {
