@@ -220,6 +220,20 @@ class Forget(unittest.TestCase):
         self.assertEqual(sql(f"SELECT rows_sent, rows_removed FROM connector.runs WHERE run_id = {back}"), "1|0")
         self.assertTrue(self.holds(mirror_audience, "true"))
 
+    def test_a_person_is_found_by_phone_as_written_anywhere(self):
+        sql("CREATE VIEW ops.phones AS SELECT '+1 650 555 ' || lpad(id::text, 4, '0') AS phone FROM ops.people;",
+            user=ANALYST)
+        run_id = export("'ops.phones', 'meta_ops', audience_name => 'forget phone', mode => 'add', wait => true")
+        audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {run_id}")
+        # Written otherwise than in the segment, normalized the same.
+        touched = sql(f"SELECT outcome FROM fb_forget('meta_ops', 'phone', '+1 (650) 555-0007 ext. 12')"
+                      f" WHERE audience_id = '{audience}'")
+        self.assertEqual(touched, "removed")
+        expected = sql("SELECT json_build_object('schema', json_build_array('PHONE'),"
+                       " 'data', json_agg(json_build_array(fb_hash('PHONE', phone))))"
+                       " FROM ops.phones WHERE phone <> '+1 650 555 0007'")
+        self.assertTrue(sim(f"/_sim/audiences/{audience}/compare", json.loads(expected))["equal"])
+
     def test_errors_never_show_the_identifier(self):
         marker = "forgotten-marker-4711"
         with self.assertRaises(SqlError) as raised:
