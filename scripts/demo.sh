@@ -78,20 +78,24 @@ SELECT email, fb_hash('EMAIL', email) AS email_sha256, fb_normalize_phone(phone,
        fb_normalize('FN', first_name) AS fn, fb_normalize('COUNTRY', country) AS country
 FROM vip_customers LIMIT 5"
 
+echo "== a preview: what an export would send, read as the caller; nothing leaves"
+psql -P pager=off -d shop -At -c "SELECT jsonb_pretty(fb_preview_export('vip_customers', sample => 2))"
+
 echo "== exporting vip_customers (mirror mode: the first run adds everyone)"
 psql -P pager=off -d shop -c "SELECT fb_export_segment('vip_customers', 'meta_main', wait => true) AS run_id"
 
 echo "== the run"
 psql -P pager=off -d shop -x -c "
 SELECT run_id, segment, destination, audience_id, mode, status, rows_read, rows_skipped, rows_sent,
-       batches, retries, num_received, num_invalid_entries, finished_at - started_at AS took
+       batches, retries, num_received, num_invalid_entries, finished_at - started_at AS took,
+       audience_size_lower, audience_size_upper, operation_status, delivery_status
 FROM fb_export_runs ORDER BY run_id DESC LIMIT 1"
 
 echo "== a day later: 500 new VIPs, 300 who are not any more; the nightly run sends only that"
 psql -q -d shop -c "UPDATE customers SET lifetime_value = 5000 WHERE id IN (SELECT id FROM customers WHERE lifetime_value <= 1000 LIMIT 500);
                     UPDATE customers SET lifetime_value = 0 WHERE id IN (SELECT id FROM customers WHERE lifetime_value BETWEEN 1001 AND 4999 LIMIT 300)"
-run_id=$(psql -At -d shop -c "SELECT fb_export_segment('vip_customers', 'meta_main')")
-echo "   queued run $run_id for the background worker (what a pg_cron job does); waiting for it"
+run_id=$(psql -At -d shop -c "SELECT fb_run_export(export_id) FROM fb_exports WHERE audience_name = 'vip_customers'")
+echo "   fb_run_export queued run $run_id for the background worker (what a pg_cron job does); waiting for it"
 for _ in $(seq 60); do
   status=$(psql -At -d shop -c "SELECT status FROM fb_export_runs WHERE run_id = $run_id")
   [ "$status" = queued ] || [ "$status" = running ] || break
@@ -100,13 +104,25 @@ done
 psql -P pager=off -d shop -c "
 SELECT run_id, status, rows_read, rows_sent, rows_removed, batches FROM fb_export_runs ORDER BY run_id"
 
+echo "== what a monitoring system polls"
+psql -P pager=off -d shop -c "SELECT export_id, segment, last_success, consecutive_failures, last_error FROM fb_export_health"
+
+forgotten=$(psql -At -d shop -c "SELECT email FROM vip_customers ORDER BY email LIMIT 1")
+echo "== $forgotten asks to be forgotten: out of every audience, and not sent again by the nightly runs"
+psql -P pager=off -d shop -c "SELECT * FROM fb_forget('meta_main', 'EMAIL', upper('$forgotten'))"
+psql -P pager=off -d shop -c "SELECT destination, key, audiences, ledger_entries, requested_by FROM fb_erasures"
+psql -P pager=off -d shop -c "SELECT fb_run_export(export_id, wait => true) AS next_nightly_run FROM fb_exports"
+psql -P pager=off -d shop -c "SELECT run_id, status, rows_read, rows_unchanged, rows_sent, rows_removed
+                              FROM fb_export_runs ORDER BY run_id DESC LIMIT 1"
+
 if [ -n "${GRAPH_SIM_URL:-}" ]; then
   audience=$(psql -At -d shop -c "SELECT audience_id FROM fb_exports LIMIT 1")
   members=$(curl -s "$GRAPH_SIM_URL/_sim/audiences" | python3 -c "
 import json, sys
 print(next(a['members'] for a in json.load(sys.stdin)['audiences'] if a['id'] == '$audience'))")
   expected=$(psql -At -d shop -c "SELECT count(*) FROM vip_customers
-                                  WHERE fb_hash('EMAIL', email) IS NOT NULL OR fb_hash('PHONE', phone) IS NOT NULL")
+                                  WHERE (fb_hash('EMAIL', email) IS NOT NULL OR fb_hash('PHONE', phone) IS NOT NULL)
+                                    AND email <> '$forgotten'")
   echo "== the simulator's audience $audience holds $members members; the segment has $expected exportable customers"
 fi
 

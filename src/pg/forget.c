@@ -1,9 +1,10 @@
 /*
  * fb_forget(destination, key, value): the right to erasure. The person named
  * by one identifier (normalized and hashed as an export does) is removed from
- * every audience connector manages for the destination, and their entries in
- * the destination's mirror ledgers become tombstones: the source digest stays
- * with no member, so an unchanged source row is not sent again while a new or
+ * every audience connector manages for the destination, by that identifier
+ * and, where a mirror or replace ledger knows them, by the very rows that were
+ * sent; those ledger entries become tombstones: the source digest stays with
+ * no member, so an unchanged source row is not sent again while a new or
  * changed one is. Every call is recorded in connector.erasures (who, when,
  * how many audiences and ledger entries), never the identifier; errors never
  * carry the statement, which holds it.
@@ -49,10 +50,53 @@ lock_destination_exports(const Destination *destination)
 				 errhint("Call fb_forget again when it has finished, or cancel it with fb_cancel_export.")));
 }
 
-/* Turns the person's entries of one export's ledger into tombstones; how many. */
+/* A session id for a removal: positive, never reused. */
 static int64
-forget_in_ledger(int64 export_id, const char *format, const ConnectorForgotten *forgotten)
+new_session_id(void)
 {
+	int64		session_id;
+
+	if (!pg_strong_random(&session_id, sizeof(session_id)))
+		elog(ERROR, "could not generate a session id");
+	return (session_id & INT64CONST(0x3FFFFFFFFFFFFFFF)) | 1;
+}
+
+/*
+ * Sends the person's members of one export's ledger, as they were sent, for
+ * removal from its audience: whatever Meta matched them to goes too.
+ */
+static void
+remove_members(const ConnectorGraphConfig *graph, const char *format, const char *audience_id,
+			   List *members)
+{
+	int			count = list_length(members);
+	const char **data = palloc(sizeof(char *) * count);
+	size_t	   *lengths = palloc(sizeof(size_t) * count);
+	ConnectorStatus status;
+	ListCell   *cell;
+	int			i = 0;
+
+	foreach(cell, members)
+	{
+		bytea	   *member = (bytea *) lfirst(cell);
+
+		data[i] = VARDATA(member);
+		lengths[i++] = VARSIZE(member) - VARHDRSZ;
+	}
+	if (connector_forget_members_in_audience(graph, format, data, lengths, count, audience_id,
+											 new_session_id(), &status) == CONNECTOR_ERROR)
+		raise_core_error(&status);
+}
+
+/*
+ * Turns the person's entries of one export's ledger into tombstones and
+ * removes those members from the export's audience; how many.
+ */
+static int64
+forget_in_ledger(int64 export_id, const char *format, const char *audience_id,
+				 const ConnectorForgotten *forgotten, const ConnectorGraphConfig *graph)
+{
+	List	   *members = NIL;
 	ConnectorStatus status;
 	ConnectorForgetMatcher *matcher = connector_forget_matcher_new(forgotten, format, &status);
 	int64		forgotten_entries = 0;
@@ -101,6 +145,11 @@ forget_in_ledger(int64 export_id, const char *format, const ConnectorForgotten *
 					raise_core_error(&status);
 				if (matched == CONNECTOR_VALUE)
 				{
+					bytea	   *member = palloc(VARHDRSZ + member_length);
+
+					SET_VARSIZE(member, VARHDRSZ + member_length);
+					memcpy(VARDATA(member), data + at + DIGEST_BYTES + 2, member_length);
+					members = lappend(members, member);
 					/* The digest stays, the member goes. */
 					appendBinaryStringInfo(&kept, data + at, DIGEST_BYTES);
 					appendStringInfoChar(&kept, 0);
@@ -126,6 +175,8 @@ forget_in_ledger(int64 export_id, const char *format, const ConnectorForgotten *
 				forgotten_entries += in_chunk;
 			}
 		}
+		if (members != NIL && audience_id != NULL)
+			remove_members(graph, format, audience_id, members);
 	}
 	PG_FINALLY();
 	{
@@ -179,15 +230,11 @@ forget(PG_FUNCTION_ARGS)
 		for (i = 0; i < count; i++)
 		{
 			char	   *audience_id = SPI_getvalue(found->vals[i], found->tupdesc, 1);
-			int64		session_id;
 			ConnectorResult result;
 			Datum		values[2];
 			bool		nulls[2] = {false, false};
 
-			if (!pg_strong_random(&session_id, sizeof(session_id)))
-				elog(ERROR, "could not generate a session id");
-			session_id = (session_id & INT64CONST(0x3FFFFFFFFFFFFFFF)) | 1;
-			result = connector_forget_in_audience(&graph, forgotten, audience_id, session_id, &status);
+			result = connector_forget_in_audience(&graph, forgotten, audience_id, new_session_id(), &status);
 			if (result == CONNECTOR_ERROR)
 				raise_core_error(&status);
 			values[0] = CStringGetTextDatum(audience_id);
@@ -196,7 +243,7 @@ forget(PG_FUNCTION_ARGS)
 			if (result == CONNECTOR_VALUE)
 				audiences++;
 		}
-		if (SPI_execute_with_args("SELECT export_id, ledger_format FROM connector.exports"
+		if (SPI_execute_with_args("SELECT export_id, ledger_format, audience_id FROM connector.exports"
 								  " WHERE destination_id OPERATOR(pg_catalog.=) $1 AND ledger_format IS NOT NULL",
 								  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(destination->id)},
 								  NULL, true, 0) != SPI_OK_SELECT)
@@ -208,7 +255,8 @@ forget(PG_FUNCTION_ARGS)
 			bool		isnull;
 
 			entries += forget_in_ledger(DatumGetInt64(SPI_getbinval(found->vals[i], found->tupdesc, 1, &isnull)),
-										SPI_getvalue(found->vals[i], found->tupdesc, 2), forgotten);
+										SPI_getvalue(found->vals[i], found->tupdesc, 2),
+										SPI_getvalue(found->vals[i], found->tupdesc, 3), forgotten, &graph);
 		}
 		if (SPI_execute_with_args("INSERT INTO connector.erasures (destination, key, audiences, ledger_entries, requested_by)"
 								  " VALUES ($1, $2, $3, $4, $5)", 5,

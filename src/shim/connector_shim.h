@@ -219,6 +219,16 @@ ConnectorResult connector_forget_in_audience(const ConnectorGraphConfig *graph,
 											 const ConnectorForgotten *forgotten,
 											 const char *audience_id, int64_t session_id,
 											 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
+/*
+ * Removes, as they were sent, members of a ledger packed in member_format;
+ * results as connector_forget_in_audience.
+ */
+ConnectorResult connector_forget_members_in_audience(const ConnectorGraphConfig *graph,
+													 const char *member_format,
+													 const char *const *members,
+													 const size_t *lengths, int count,
+													 const char *audience_id, int64_t session_id,
+													 ConnectorStatus *status) CONNECTOR_NOEXCEPT;
 /* For members packed in member_format (a ledger_format); NULL on error. */
 ConnectorForgetMatcher *connector_forget_matcher_new(const ConnectorForgotten *forgotten,
 													 const char *member_format,

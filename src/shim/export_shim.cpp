@@ -404,39 +404,61 @@ extern "C" ConnectorForgotten* connector_forgotten_new(const char* key, const ch
 
 extern "C" void connector_forgotten_free(ConnectorForgotten* forgotten) noexcept { delete forgotten; }
 
+namespace {
+
+// Sends one removal body; CONNECTOR_NO_VALUE when the audience is gone at Meta.
+ConnectorResult remove_at_meta(const ConnectorGraphConfig& graph, const char* audience_id,
+                               std::string body) {
+  connector::Credentials credentials = credentials_of(graph);
+  connector::EngineSettings settings;
+  settings.max_in_flight = 1;
+  settings.max_attempts = 3;
+  connector::UploadEngine engine(settings_of(graph), credentials, settings, graph.should_abort);
+  connector::UploadBatch batch;
+  batch.batch_seq = 1;
+  batch.last = true;
+  batch.rows = 1;
+  batch.body = std::move(body);
+  engine.submit(connector::UploadOperation::Remove, audience_id, std::move(batch));
+  ConnectorResult result = CONNECTOR_VALUE;
+  while (!engine.idle()) {
+    for (const auto& outcome : engine.poll(100)) {
+      if (outcome.succeeded) continue;
+      // An audience deleted at Meta holds nobody any more.
+      if (connector::is_missing_object(outcome.error)) {
+        result = CONNECTOR_NO_VALUE;
+        continue;
+      }
+      throw connector::ExternalError(
+          connector::ExternalError::Kind::Temporary,
+          "could not remove the person from audience " + std::string(audience_id) + ": " +
+              outcome.error.message,
+          "Call fb_forget again: removing a person twice is harmless.");
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
 extern "C" ConnectorResult connector_forget_in_audience(const ConnectorGraphConfig* graph,
                                                         const ConnectorForgotten* forgotten,
                                                         const char* audience_id, int64_t session_id,
                                                         ConnectorStatus* status) noexcept {
   return guarded(status, [&] {
-    connector::Credentials credentials = credentials_of(*graph);
-    connector::EngineSettings settings;
-    settings.max_in_flight = 1;
-    settings.max_attempts = 3;
-    connector::UploadEngine engine(settings_of(*graph), credentials, settings, graph->should_abort);
-    connector::UploadBatch batch;
-    batch.batch_seq = 1;
-    batch.last = true;
-    batch.rows = 1;
-    batch.body = connector::forget_body(forgotten->identifier, session_id);
-    engine.submit(connector::UploadOperation::Remove, audience_id, std::move(batch));
-    ConnectorResult result = CONNECTOR_VALUE;
-    while (!engine.idle()) {
-      for (const auto& outcome : engine.poll(100)) {
-        if (outcome.succeeded) continue;
-        // An audience deleted at Meta holds nobody any more.
-        if (connector::is_missing_object(outcome.error)) {
-          result = CONNECTOR_NO_VALUE;
-          continue;
-        }
-        throw connector::ExternalError(
-            connector::ExternalError::Kind::Temporary,
-            "could not remove the person from audience " + std::string(audience_id) + ": " +
-                outcome.error.message,
-            "Call fb_forget again: removing a person twice is harmless.");
-      }
-    }
-    return result;
+    return remove_at_meta(*graph, audience_id, connector::forget_body(forgotten->identifier, session_id));
+  });
+}
+
+extern "C" ConnectorResult connector_forget_members_in_audience(
+    const ConnectorGraphConfig* graph, const char* member_format, const char* const* members,
+    const size_t* lengths, int count, const char* audience_id, int64_t session_id,
+    ConnectorStatus* status) noexcept {
+  return guarded(status, [&] {
+    std::vector<std::string> rows;
+    for (int i = 0; i < count; ++i) rows.emplace_back(members[i], lengths[i]);
+    return remove_at_meta(*graph, audience_id,
+                          connector::forget_members_body(member_format, rows, session_id));
   });
 }
 

@@ -185,25 +185,32 @@ class WhatMetaMadeOfIt(unittest.TestCase):
 class Forget(unittest.TestCase):
     PERSON = "ops5@example.com"
 
-    def holds(self, audience, where):
-        expected = sql("SELECT json_build_object('schema', json_build_array('EMAIL'),"
-                       " 'data', json_agg(json_build_array(fb_hash('EMAIL', email))))"
-                       f" FROM ops.people WHERE {where}")
+    def holds(self, audience, view, where):
+        keys = "'EMAIL', 'PHONE'" if view == "ops.forget_view" else "'EMAIL'"
+        cells = ("fb_hash('EMAIL', email), fb_hash('PHONE', phone)" if view == "ops.forget_view"
+                 else "fb_hash('EMAIL', email)")
+        expected = sql(f"SELECT json_build_object('schema', json_build_array({keys}),"
+                       f" 'data', json_agg(json_build_array({cells}))) FROM {view} WHERE {where}")
         return sim(f"/_sim/audiences/{audience}/compare", json.loads(expected))["equal"]
 
     def test_a_person_leaves_every_audience_and_is_not_sent_again_without_a_new_source_row(self):
         sql("CREATE TABLE ops.forget_people AS SELECT * FROM ops.people;"
-            "CREATE VIEW ops.forget_view AS SELECT email FROM ops.forget_people;", user=ANALYST)
+            "CREATE VIEW ops.forget_view AS SELECT email, '+1 650 555 ' || lpad(id::text, 4, '0') AS phone"
+            " FROM ops.forget_people;"
+            "CREATE VIEW ops.forget_emails AS SELECT email FROM ops.forget_people;", user=ANALYST)
         mirror = export("'ops.forget_view', 'meta_ops', audience_name => 'forget mirror', mode => 'mirror', wait => true")
-        add = export("'ops.forget_view', 'meta_ops', audience_name => 'forget add', mode => 'add', wait => true")
-        audiences = sorted(sql(f"SELECT audience_id FROM connector.runs WHERE run_id IN ({mirror}, {add})").split())
+        add = export("'ops.forget_emails', 'meta_ops', audience_name => 'forget add', mode => 'add', wait => true")
+        mirror_audience, add_audience = (sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {run}")
+                                         for run in (mirror, add))
         with self.assertRaises(SqlError) as raised:
             sql(f"SELECT * FROM fb_forget('meta_ops', 'EMAIL', '{self.PERSON}')", user=ANALYST)
         self.assertEqual(raised.exception.sqlstate, "42501")
         touched = sql(f"SELECT audience_id, outcome FROM fb_forget('meta_ops', 'EMAIL', ' OPS5@Example.com ')")
-        for audience in audiences:
+        for audience in (mirror_audience, add_audience):
             self.assertIn(f"{audience}|removed", touched.splitlines())
-            self.assertTrue(self.holds(audience, f"email <> '{self.PERSON}'"), audience)
+        # The mirror audience's rows had EMAIL and PHONE: the very row sent is removed too.
+        self.assertTrue(self.holds(mirror_audience, "ops.forget_view", f"email <> '{self.PERSON}'"))
+        self.assertTrue(self.holds(add_audience, "ops.forget_emails", f"email <> '{self.PERSON}'"))
         # Recorded, without the identifier.
         self.assertEqual(sql("SELECT destination, key, ledger_entries, requested_by FROM fb_erasures"
                              " ORDER BY erasure_id DESC LIMIT 1"), "meta_ops|EMAIL|1|postgres")
@@ -212,13 +219,12 @@ class Forget(unittest.TestCase):
         again = export("'ops.forget_view', 'meta_ops', audience_name => 'forget mirror', wait => true")
         self.assertEqual(sql(f"SELECT status, rows_sent, rows_removed FROM connector.runs WHERE run_id = {again}"),
                          "succeeded|0|0")
-        mirror_audience = sql(f"SELECT audience_id FROM connector.runs WHERE run_id = {mirror}")
-        self.assertTrue(self.holds(mirror_audience, f"email <> '{self.PERSON}'"))
+        self.assertTrue(self.holds(mirror_audience, "ops.forget_view", f"email <> '{self.PERSON}'"))
         # A new source row (the address written anew) is sent: the person is back.
         sql(f"UPDATE ops.forget_people SET email = upper(email) WHERE email = '{self.PERSON}'", user=ANALYST)
         back = export("'ops.forget_view', 'meta_ops', audience_name => 'forget mirror', wait => true")
         self.assertEqual(sql(f"SELECT rows_sent, rows_removed FROM connector.runs WHERE run_id = {back}"), "1|0")
-        self.assertTrue(self.holds(mirror_audience, "true"))
+        self.assertTrue(self.holds(mirror_audience, "ops.forget_view", "true"))
 
     def test_a_person_is_found_by_phone_as_written_anywhere(self):
         sql("CREATE VIEW ops.phones AS SELECT '+1 650 555 ' || lpad(id::text, 4, '0') AS phone FROM ops.people;",

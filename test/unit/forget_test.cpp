@@ -73,5 +73,19 @@ TEST(Forget, FindsThePersonsMembersInAnyMemberFormat) {
   EXPECT_THROW(matcher.matches("\x05" "ab"), InvalidArgument);
 }
 
+TEST(Forget, TheMembersOfALedgerAreRemovedAsTheyWereSent) {
+  auto mapping = resolve_mapping("s", {"email", "phone"}, "", "");
+  MemberFormat format(mapping);
+  std::string member = member_of(mapping, Values{"mary@example.com", "+16505551234"});
+  auto body = nlohmann::json::parse(forget_members_body(format.description(), {member}, 11));
+  std::string row;
+  format.append_row_json(member, row);
+  EXPECT_EQ(body["payload"]["schema"], nlohmann::json::parse(R"(["EMAIL", "PHONE"])"));
+  EXPECT_EQ(body["payload"]["data"][0], nlohmann::json::parse(row));
+  EXPECT_EQ(body["payload"]["data"][0][0], sha256_hex_of("mary@example.com"));
+  EXPECT_THROW(forget_members_body(R"({"schema": ["EMAIL"], "forms": "x"})", {member}, 1), InvalidArgument);
+  EXPECT_THROW(MemberFormat::from_description("[]"), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace connector

@@ -1,10 +1,8 @@
 #include "export/forget.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "errors.hpp"
 #include "export/export_rows.hpp"
-#include "graph/bounded_json.hpp"
+#include "export/members.hpp"
 #include "identifiers/identifier.hpp"
 #include "identifiers/sha256_hex.hpp"
 
@@ -60,16 +58,22 @@ std::string forget_body(const ForgottenIdentifier& identifier, std::int64_t sess
   return writer.finish(session_id, 1, true, 1);
 }
 
+std::string forget_members_body(std::string_view format_json, const std::vector<std::string>& members,
+                                std::int64_t session_id) {
+  MemberFormat format = MemberFormat::from_description(format_json);
+  PayloadWriter writer(format.schema(), members.size());
+  for (const std::string& member : members)
+    writer.add_row([&](std::string& body) { format.append_row_json(member, body); });
+  return writer.finish(session_id, 1, true, static_cast<std::int64_t>(members.size()));
+}
+
 ForgetMatcher::ForgetMatcher(std::string_view format_json, const ForgottenIdentifier& identifier) {
-  auto format = parse_bounded_json(format_json);
-  if (format.is_discarded() || !format.is_object() || !format.contains("schema") ||
-      !format["schema"].is_array() || !format.contains("forms") || !format["forms"].is_string())
-    throw InvalidArgument("malformed ledger format");
-  const auto& schema = format["schema"];
-  std::string forms = format["forms"].get<std::string>();
-  for (std::size_t i = 0; i < schema.size() && i < forms.size(); ++i)
-    if (schema[i].is_string() && schema[i].get<std::string>() == key_spec(identifier.key).name)
-      cell_ = i, form_ = forms[i];
+  MemberFormat format = MemberFormat::from_description(format_json);
+  for (std::size_t i = 0; i < format.schema().size(); ++i)
+    if (format.schema()[i] == key_spec(identifier.key).name) {
+      cell_ = i;
+      form_ = format.forms()[i] == CellForm::Digest ? 'd' : format.forms()[i] == CellForm::Plain ? 'p' : 'h';
+    }
   if (cell_ == npos) return;
   wanted_ = identifier.normalized;
   if (form_ == 'd') {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "identifiers/keys.hpp"
 
@@ -24,6 +25,11 @@ ForgottenIdentifier forgotten_identifier(std::string_view key, std::string_view 
 // The JSON body of the removal: one row, the value hashed unless the key is
 // sent plain, in a session of its own.
 std::string forget_body(const ForgottenIdentifier& identifier, std::int64_t session_id);
+
+// The JSON body that removes `members` (packed in the format `format_json`
+// describes) as they were sent: the exact rows, whatever Meta matches them to.
+std::string forget_members_body(std::string_view format_json, const std::vector<std::string>& members,
+                                std::int64_t session_id);
 
 // Whether members packed in the format `format_json` (MemberFormat's
 // description) hold the identifier, and in which cell.

@@ -2,6 +2,7 @@
 
 #include "errors.hpp"
 #include "export/export_rows.hpp"
+#include "graph/bounded_json.hpp"
 #include "identifiers/sha256_hex.hpp"
 
 namespace connector {
@@ -47,7 +48,7 @@ void append_hex(std::string& out, const unsigned char* bytes, std::size_t count)
 
 }  // namespace
 
-MemberFormat::MemberFormat(const ExportMapping& mapping) {
+MemberFormat::MemberFormat(const ExportMapping& mapping) : schema_(mapping.schema) {
   for (const MappedColumn& column : mapping.columns) {
     if (column.key == Key::DateOfBirth)
       forms_.insert(forms_.end(), 3, CellForm::Hashed);  // DOBY, DOBM, DOBD
@@ -65,6 +66,35 @@ MemberFormat::MemberFormat(const ExportMapping& mapping) {
   for (CellForm form : forms_)
     description_ += form == CellForm::Hashed ? 'h' : form == CellForm::Digest ? 'd' : 'p';
   description_ += "\"}";
+}
+
+MemberFormat MemberFormat::from_description(std::string_view description) {
+  auto parsed = parse_bounded_json(description);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("schema") ||
+      !parsed["schema"].is_array() || !parsed.contains("forms") || !parsed["forms"].is_string() ||
+      parsed["schema"].size() != parsed["forms"].get<std::string>().size())
+    throw InvalidArgument("malformed member format");
+  MemberFormat format;
+  std::string forms = parsed["forms"].get<std::string>();
+  for (std::size_t i = 0; i < forms.size(); ++i) {
+    if (!parsed["schema"][i].is_string()) throw InvalidArgument("malformed member format");
+    format.schema_.push_back(parsed["schema"][i].get<std::string>());
+    switch (forms[i]) {
+      case 'h':
+        format.forms_.push_back(CellForm::Hashed);
+        break;
+      case 'd':
+        format.forms_.push_back(CellForm::Digest);
+        break;
+      case 'p':
+        format.forms_.push_back(CellForm::Plain);
+        break;
+      default:
+        throw InvalidArgument("malformed member format");
+    }
+  }
+  format.description_ = std::string(description);
+  return format;
 }
 
 void MemberFormat::encode(const std::vector<std::string>& cells, std::string& out) const {

@@ -35,6 +35,13 @@ class MemberFormat {
  public:
   explicit MemberFormat(const ExportMapping& mapping);
 
+  // The format a description() describes (a ledger's): throws InvalidArgument
+  // when it is malformed.
+  static MemberFormat from_description(std::string_view description);
+
+  // Meta's schema, one entry per cell.
+  const std::vector<std::string>& schema() const noexcept { return schema_; }
+
   // One form per schema cell.
   const std::vector<CellForm>& forms() const noexcept { return forms_; }
 
@@ -50,6 +57,9 @@ class MemberFormat {
   void append_row_json(std::string_view member, std::string& out) const;
 
  private:
+  MemberFormat() = default;
+
+  std::vector<std::string> schema_;
   std::vector<CellForm> forms_;
   std::string description_;
 };
