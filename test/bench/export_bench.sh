@@ -29,23 +29,10 @@ graph_sim_start "$work/sim" --token EAAbenchToken --ad-account act_1 --latency-m
 CLUSTER_PORT=54332 cluster_start "$work/cluster" "connector.graph_api_url = '$GRAPH_SIM_URL'" \
   "shared_buffers = 1GB" "max_worker_processes = 32" "jit = off"
 
-psql -q -v ON_ERROR_STOP=1 <<SQL
-CREATE EXTENSION connector;
-SELECT fb_create_destination('bench', 'act_1', 'EAAbenchToken', consent => true);
-CREATE TABLE customers AS
-SELECT i AS id,
-       format('customer.%s@example-mail.com', i) AS email,
-       format('+1 %s 555 %s', 200 + i % 700, lpad((i % 10000)::text, 4, '0')) AS phone,
-       (ARRAY['Mary', 'Jörg', 'Valéry', 'Nathan', 'Ann'])[i % 5 + 1] AS first_name,
-       (ARRAY['Smith', 'Müller', 'Dupont', 'Brien', 'Lee'])[i % 5 + 1] AS last_name,
-       (ARRAY['Menlo Park', 'Berlin', 'Paris', 'London', 'Seoul'])[i % 5 + 1] AS city,
-       (ARRAY['California', 'Berlin', 'Ile-de-France', 'England', 'Seoul'])[i % 5 + 1] AS state,
-       lpad((i % 99999)::text, 5, '0') AS zip,
-       (ARRAY['US', 'DE', 'FR', 'GB', 'KR'])[i % 5 + 1] AS country
-FROM generate_series(1, $rows) AS i;
-VACUUM ANALYZE customers;
-CREATE VIEW segment AS SELECT $columns FROM customers;
-SQL
+psql -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION connector" \
+  -c "SELECT fb_create_destination('bench', 'act_1', 'EAAbenchToken', consent => true)"
+psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -f "$repo/test/bench/bench_customers.sql"
+psql -q -v ON_ERROR_STOP=1 -c "CREATE VIEW segment AS SELECT $columns FROM customers"
 
 # One waited export; prints "MODE SECONDS PEAK_KB CPU_TICKS SIM_CPU_SECONDS ROWS_SENT ROWS_REMOVED".
 measure() { # measure MODE AUDIENCE
