@@ -14,14 +14,10 @@ rows=${1:-1000000}
 latency=${2:-200}
 parallel=${3:-8}
 keys=${4:-8}
-case $keys in
-  8) columns="email, phone, first_name, last_name, city, state, zip, country" ;;
-  5) columns="email, phone, first_name, last_name, zip" ;;
-  *) echo "KEYS is 8 or 5" >&2; exit 2 ;;
-esac
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/scripts/lib/cluster.sh"
 source "$repo/scripts/lib/graph_sim.sh"
+source "$repo/test/bench/bench_customers.sh"
 throwaway_work_dir bench
 
 graph_sim_start "$work/sim" --token EAAbenchToken --ad-account act_1 --latency-ms "$latency" \
@@ -31,8 +27,7 @@ CLUSTER_PORT=54332 cluster_start "$work/cluster" "connector.graph_api_url = '$GR
 
 psql -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION connector" \
   -c "SELECT fb_create_destination('bench', 'act_1', 'EAAbenchToken', consent => true)"
-psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -f "$repo/test/bench/bench_customers.sql"
-psql -q -v ON_ERROR_STOP=1 -c "CREATE VIEW segment AS SELECT $columns FROM customers"
+bench_customers "$rows" "$keys"
 
 # One waited export; prints "MODE SECONDS PEAK_KB CPU_TICKS SIM_CPU_SECONDS ROWS_SENT ROWS_REMOVED".
 measure() { # measure MODE AUDIENCE

@@ -9,14 +9,10 @@ set -euo pipefail
 
 rows=${1:-1000000}
 keys=${2:-5}
-case $keys in
-  8) columns="email, phone, first_name, last_name, city, state, zip, country" ;;
-  5) columns="email, phone, first_name, last_name, zip" ;;
-  *) echo "KEYS is 8 or 5" >&2; exit 2 ;;
-esac
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 source "$repo/scripts/lib/cluster.sh"
 source "$repo/scripts/lib/graph_sim.sh"
+source "$repo/test/bench/bench_customers.sh"
 throwaway_work_dir preview-bench
 
 graph_sim_start "$work/sim" --token EAAbenchToken --ad-account act_1 --kept-rows-cap 0
@@ -25,8 +21,7 @@ CLUSTER_PORT=54333 cluster_start "$work/cluster" "connector.graph_api_url = '$GR
   "shared_preload_libraries = 'connector'" "shared_buffers = 1GB" "max_worker_processes = 32" "jit = off"
 psql -q -v ON_ERROR_STOP=1 -c "CREATE EXTENSION connector" \
   -c "SELECT fb_create_destination('bench', 'act_1', 'EAAbenchToken', consent => true)"
-psql -q -v ON_ERROR_STOP=1 -v rows="$rows" -f "$repo/test/bench/bench_customers.sql"
-psql -q -v ON_ERROR_STOP=1 -c "CREATE VIEW segment AS SELECT $columns FROM customers"
+bench_customers "$rows" "$keys"
 psql -q -c "SELECT count(*) FROM segment" >/dev/null  # the table in shared buffers for both
 
 started=$(date +%s.%N)

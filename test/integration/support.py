@@ -75,3 +75,13 @@ def wait_for(condition, seconds, what):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def wait_for_server(database, seconds=60):
+    """Waits until the server accepts connections to database again (after a restart)."""
+    def ready():
+        try:
+            return psql("SELECT 1", database=database, timeout=5) == "1"
+        except Exception:
+            return False
+    wait_for(ready, seconds, "the server to accept connections again")

@@ -4,10 +4,9 @@ connector_worker, where the background worker runs."""
 
 import json
 import subprocess
-import time
 import unittest
 
-from support import DATA_DIR, PG_BINDIR, SERVER_LOG, SqlError, add_sim_token, psql, sim, wait_for
+from support import DATA_DIR, PG_BINDIR, SERVER_LOG, SqlError, add_sim_token, psql, sim, wait_for, wait_for_server
 
 DATABASE = "connector_worker"
 TOKEN = "EAAintegrationOperationsToken01"
@@ -31,13 +30,7 @@ def export_of(run_id):
 def restart_server():
     subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BINDIR}/pg_ctl", "-D", DATA_DIR, "-m", "fast",
                     "-w", "-l", SERVER_LOG, "restart"], check=True, capture_output=True)
-
-    def ready():
-        try:
-            return sql("SELECT 1", timeout=5) == "1"
-        except Exception:
-            return False
-    wait_for(ready, 60, "the server to accept connections again")
+    wait_for_server(DATABASE)
 
 
 def setUpModule():

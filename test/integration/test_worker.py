@@ -10,6 +10,7 @@ import subprocess
 import time
 import unittest
 
+import support
 from support import DATA_DIR, PG_BINDIR, SERVER_LOG, SqlError, add_sim_token, psql, sim, wait_for
 
 DATABASE = "connector_worker"  # connector.database and cron.database_name of the test cluster
@@ -34,12 +35,7 @@ def run(run_id):
 
 
 def wait_for_server():
-    def ready():
-        try:
-            return sql("SELECT 1", timeout=5) == "1"
-        except Exception:
-            return False
-    wait_for(ready, 60, "the server to accept connections again")
+    support.wait_for_server(DATABASE)
 
 
 def audience_holds_exactly(test, audience_id, view):
