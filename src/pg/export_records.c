@@ -307,16 +307,21 @@ drop_saved_export(const SavedExport *saved)
 	SPI_finish();
 	if (saved->audience_id != NULL)
 		ereport(NOTICE,
-				(errmsg("export " INT64_FORMAT " of segment %s is forgotten with its " INT64_FORMAT " runs and its ledger;"
-						" audience %s stays at Meta with its members", saved->export_id, saved->segment, runs,
-						saved->audience_id),
+				(errmsg_plural("export " INT64_FORMAT " of segment %s is forgotten with its " INT64_FORMAT " run and its ledger;"
+							   " audience %s stays at Meta with its members",
+							   "export " INT64_FORMAT " of segment %s is forgotten with its " INT64_FORMAT " runs and its ledger;"
+							   " audience %s stays at Meta with its members",
+							   (unsigned long) runs, saved->export_id, saved->segment, runs, saved->audience_id),
 				 errhint("fb_list_audiences('%s') shows it; delete it at Meta if it is no longer wanted. A pg_cron job"
 						 " that runs this export fails from now on: remove it with cron.unschedule.",
 						 saved->destination)));
 	else
 		ereport(NOTICE,
-				(errmsg("export " INT64_FORMAT " of segment %s is forgotten with its " INT64_FORMAT " runs;"
-						" it had no audience at Meta yet", saved->export_id, saved->segment, runs)));
+				(errmsg_plural("export " INT64_FORMAT " of segment %s is forgotten with its " INT64_FORMAT " run;"
+							   " it had no audience at Meta yet",
+							   "export " INT64_FORMAT " of segment %s is forgotten with its " INT64_FORMAT " runs;"
+							   " it had no audience at Meta yet",
+							   (unsigned long) runs, saved->export_id, saved->segment, runs)));
 }
 
 /* One role cannot fill the queue that every exporter shares. */

@@ -277,8 +277,11 @@ forget(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	MemoryContextSwitchTo(context);
 	ereport(NOTICE,
-			(errmsg("the person was removed from " INT64_FORMAT " audiences of destination \"%s\"; " INT64_FORMAT
-					" ledger entries forgotten", audiences, destination->name, entries),
+			(errmsg_plural("the person was removed from " INT64_FORMAT " audience of destination \"%s\"; " INT64_FORMAT
+						   " ledger entries forgotten",
+						   "the person was removed from " INT64_FORMAT " audiences of destination \"%s\"; " INT64_FORMAT
+						   " ledger entries forgotten",
+						   (unsigned long) audiences, audiences, destination->name, entries),
 			 errhint("Runs in add or replace mode send every row of their segment: take the person out of the segment too.")));
 	return (Datum) 0;
 }
