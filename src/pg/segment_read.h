@@ -6,6 +6,8 @@
 #define CONNECTOR_SEGMENT_READ_H
 
 #include "storage/lockdefs.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "utils/relcache.h"
 
 #include "connector_shim.h"
@@ -35,7 +37,17 @@ extern void check_segment_for_export(Oid relid, const char *name, const char *ma
 									 char **resolved_mapping);
 
 /*
- * fb_preview_export: reads the segment as an export would, as the caller,
+ * The query that reads a segment's mapped columns as text (and whether one
+ * was too long to fetch), the rows per fetch, and a fetched row's values:
+ * shared by the export's read and the preview's.
+ */
+extern char *segment_query(const char *segment, Relation relation, const ConnectorExportEncoder *encoder);
+extern int	rows_per_fetch(int mapped);
+extern bool unpack_row(HeapTuple tuple, TupleDesc desc, int mapped, Datum *datums, bool *nulls,
+					   const char **values, size_t *lengths);
+
+/*
+ * preview.c, for fb_preview_export: reads the segment as an export would, as the caller,
  * and returns the report (JSON); nothing is sent.
  */
 extern char *preview_segment(Oid relid, const char *mapping, const char *key_identifier, int sample_rows);
